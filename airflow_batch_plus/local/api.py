@@ -1,0 +1,114 @@
+"""Routes moto's Batch job actions to the local engine.
+
+moto keeps serving queues, compute environments and job definitions; SubmitJob, DescribeJobs,
+ListJobs, CancelJob and TerminateJob go to `LocalBatchEngine`. The routing is a patch of moto's
+`BatchResponse` handlers, active while at least one `LocalBatch` is open; moto's internals used here
+are pinned by tests/unit/local/test_moto_canary.py.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Callable
+from typing import Any
+
+from moto.batch.responses import BatchResponse
+
+from airflow_batch_plus.local.config import LocalBatchConfig
+from airflow_batch_plus.local.engine import LocalBatchEngine
+
+JOB_ACTIONS = ("submitjob", "describejobs", "listjobs", "canceljob", "terminatejob")
+
+
+class EngineRegistry:
+    """The engines of every (account, region) seen while the local Batch is installed."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._users = 0
+        self._config = LocalBatchConfig()
+        self._engines: dict[tuple[str, str], LocalBatchEngine] = {}
+        self._originals: dict[str, Callable[..., str]] = {}
+
+    def engine(self, account_id: str, region_name: str) -> LocalBatchEngine:
+        with self._lock:
+            key = (account_id, region_name)
+            if key not in self._engines:
+                self._engines[key] = LocalBatchEngine(account_id, region_name, self._config)
+            return self._engines[key]
+
+    def install(self, config: LocalBatchConfig) -> None:
+        with self._lock:
+            if self._users and config != self._config:
+                raise RuntimeError("A local Batch with another configuration is already running in this process")
+            self._users += 1
+            if self._users > 1:
+                return
+            self._config = config
+            for action in JOB_ACTIONS:
+                self._originals[action] = getattr(BatchResponse, action)
+                setattr(BatchResponse, action, _HANDLERS[action])
+
+    def uninstall(self) -> None:
+        with self._lock:
+            self._users -= 1
+            if self._users > 0:
+                return
+            for action, original in self._originals.items():
+                setattr(BatchResponse, action, original)
+            engines, self._engines = list(self._engines.values()), {}
+        for engine in engines:
+            engine.shutdown()
+
+
+registry = EngineRegistry()
+
+
+def _engine_of(response: BatchResponse) -> LocalBatchEngine:
+    return registry.engine(response.current_account, response.region)
+
+
+def _body(response: BatchResponse) -> dict[str, Any]:
+    body = response.body
+    if isinstance(body, bytes):
+        body = body.decode()
+    return json.loads(body) if body else {}
+
+
+def _submitjob(self: BatchResponse) -> str:
+    job = _engine_of(self).submit(_body(self))
+    return json.dumps({"jobArn": job.job_arn, "jobName": job.name, "jobId": job.job_id})
+
+
+def _describejobs(self: BatchResponse) -> str:
+    return json.dumps({"jobs": _engine_of(self).describe(_body(self).get("jobs") or [])})
+
+
+def _listjobs(self: BatchResponse) -> str:
+    summaries, token = _engine_of(self).list(_body(self))
+    result: dict[str, Any] = {"jobSummaryList": summaries}
+    if token:
+        result["nextToken"] = token
+    return json.dumps(result)
+
+
+def _canceljob(self: BatchResponse) -> str:
+    body = _body(self)
+    _engine_of(self).cancel(str(body.get("jobId", "")), str(body.get("reason", "")))
+    return "{}"
+
+
+def _terminatejob(self: BatchResponse) -> str:
+    body = _body(self)
+    _engine_of(self).terminate(str(body.get("jobId", "")), str(body.get("reason", "")))
+    return "{}"
+
+
+_HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
+    "submitjob": _submitjob,
+    "describejobs": _describejobs,
+    "listjobs": _listjobs,
+    "canceljob": _canceljob,
+    "terminatejob": _terminatejob,
+}

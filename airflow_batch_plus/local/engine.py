@@ -1,0 +1,597 @@
+"""The local Batch scheduler: moves jobs through their states, runs them, and applies stop requests.
+
+Queues, compute environments and job definitions stay in moto's own Batch backend; this engine owns
+jobs, because moto without Docker can only fail or instantly succeed them.
+"""
+
+from __future__ import annotations
+
+import base64
+import copy
+import itertools
+import signal
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from moto.batch.exceptions import ClientException
+from moto.batch.models import batch_backends
+
+from airflow_batch_plus.local import rules
+from airflow_batch_plus.local.cloudwatch import LogSink
+from airflow_batch_plus.local.config import LocalBatchConfig
+from airflow_batch_plus.local.model import DONE, PRE_START, STARTED, Attempt, LocalJob, now_ms
+from airflow_batch_plus.local.process import JobProcess
+
+MAX_REASON = 1024
+MAX_DESCRIBE = 100
+MIN_ATTEMPT_SECONDS = 60
+ESSENTIAL_EXITED = "Essential container in task exited"
+DEPENDENCY_FAILED = "Dependent Job failed"
+TIMED_OUT = "Job attempt duration exceeded timeout"
+FAILED_TO_START = "Task failed to start"
+ARRAY_CHILD_FAILED = "Array Child Job failed"
+
+
+class LocalBatchEngine:
+    """All jobs of one account and region; a daemon thread advances them every `tick_seconds`."""
+
+    def __init__(self, account_id: str, region_name: str, config: LocalBatchConfig):
+        self.account_id = account_id
+        self.region_name = region_name
+        self.config = config
+        self._lock = threading.RLock()
+        self._jobs: dict[str, LocalJob] = {}
+        self._seq = itertools.count()
+        self._sink = LogSink(account_id, region_name)
+        self._workdir = tempfile.TemporaryDirectory(prefix="local-batch-")
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._run, name=f"local-batch-{region_name}", daemon=True)
+        self._thread.start()
+
+    @property
+    def _backend(self) -> Any:
+        return batch_backends[self.account_id][self.region_name]
+
+    # ----- API -----------------------------------------------------------------------------------
+
+    def submit(self, request: Mapping[str, Any]) -> LocalJob:
+        """SubmitJob: validate everything first, so a bad request leaves nothing behind."""
+        with self._lock:
+            name = str(request.get("jobName") or "")
+            if not rules.JOB_NAME.match(name):
+                raise ClientException(
+                    f"jobName '{name}' is invalid: up to 128 letters, numbers, hyphens and underscores, "
+                    "starting with a letter or number"
+                )
+            definition = self._job_definition(str(request.get("jobDefinition") or ""))
+            queue = self._job_queue(str(request.get("jobQueue") or ""))
+            array_size = (request.get("arrayProperties") or {}).get("size")
+            if array_size is not None and not 2 <= int(array_size) <= 10_000:
+                raise ClientException("arrayProperties.size must be between 2 and 10000")
+            depends_on = self._validate_dependencies(request.get("dependsOn") or [], array_size)
+            timeout = request.get("timeout") or definition.timeout or None
+            if timeout and int(timeout.get("attemptDurationSeconds", MIN_ATTEMPT_SECONDS)) < MIN_ATTEMPT_SECONDS:
+                raise ClientException("timeout.attemptDurationSeconds must be at least 60 seconds")
+            retry_strategy = request.get("retryStrategy") or definition.retry_strategy or None
+            if retry_strategy and not 1 <= int(retry_strategy.get("attempts", 1)) <= 10:
+                raise ClientException("retryStrategy.attempts must be between 1 and 10")
+            container, node_properties, node_overrides = self._job_shape(definition, request)
+            job_id = str(uuid.uuid4())
+            propagate = request.get("propagateTags")
+            job = LocalJob(
+                job_id=job_id,
+                job_arn=self._job_arn(job_id),
+                name=name,
+                queue_arn=queue.arn,
+                queue_name=queue.name,
+                job_definition_arn=definition.arn,
+                job_definition_name=definition.name,
+                seq=next(self._seq),
+                container=container,
+                parameters={**(definition.parameters or {}), **(request.get("parameters") or {})},
+                depends_on=depends_on,
+                retry_strategy=retry_strategy,
+                timeout=timeout,
+                tags=dict(request.get("tags") or {}),
+                propagate_tags=bool(definition.propagate_tags if propagate is None else propagate),
+                platform_capabilities=list(definition.platform_capabilities or ["EC2"]),
+                share_identifier=request.get("shareIdentifier"),
+                scheduling_priority=request.get("schedulingPriorityOverride"),
+                array_size=int(array_size) if array_size is not None else None,
+                node_properties=node_properties,
+            )
+            job.vcpus = rules.vcpus_of(container or {})
+            job.node_overrides = node_overrides
+            self._jobs[job_id] = job
+            if job.tags:
+                self._backend.tag_resource(job.job_arn, job.tags)
+            return job
+
+    def describe(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """DescribeJobs: at most 100 ids; ids that do not exist are left out, as AWS does."""
+        if len(job_ids) > MAX_DESCRIBE:
+            raise ClientException(f"Up to {MAX_DESCRIBE} job IDs can be described at a time, got {len(job_ids)}")
+        with self._lock:
+            return [self._jobs[job_id].describe() for job_id in job_ids if job_id in self._jobs]
+
+    def list(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+        """ListJobs with the rules of the API reference: one scope, status or one filter, pages."""
+        scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
+        if len(scopes) != 1:
+            raise ClientException("Specify exactly one of jobQueue, arrayJobId or multiNodeJobId")
+        filters = request.get("filters") or []
+        if len(filters) > 1:
+            raise ClientException("Only one filter can be used at a time")
+        for item in filters:
+            if item.get("name") not in rules.LIST_FILTERS:
+                raise ClientException(f"Invalid filter name {item.get('name')!r}; use one of {rules.LIST_FILTERS}")
+            if len(item.get("values") or []) != 1:
+                raise ClientException(f"Filter {item['name']} takes exactly one value")
+        with self._lock:
+            candidates = self._list_scope(scopes[0], str(request[scopes[0]]))
+            if filters:
+                name, value = filters[0]["name"], filters[0]["values"][0]
+                selected = [job for job in candidates if rules.filter_matches(name, value, job.summary())]
+                page_limit = 100
+            else:
+                wanted = request.get("jobStatus") or "RUNNING"
+                selected = [job for job in candidates if job.status == wanted]
+                page_limit = 1000
+            start = self._decode_token(request.get("nextToken"), selected)
+            size = min(int(request.get("maxResults") or page_limit), page_limit)
+            page = selected[start : start + size]
+            token = self._encode_token(page[-1]) if start + size < len(selected) else None
+            return [job.summary() for job in page], token
+
+    def cancel(self, job_id: str, reason: str) -> None:
+        """CancelJob: fails a job that has not started; a started one runs on, without retries."""
+        with self._lock:
+            job = self._stoppable(job_id, reason)
+            self._cancel(job, reason)
+
+    def terminate(self, job_id: str, reason: str) -> None:
+        """TerminateJob: cancels a job that has not started; SIGTERM, then SIGKILL, to a running one."""
+        with self._lock:
+            job = self._stoppable(job_id, reason)
+            self._terminate(job, reason)
+
+    def shutdown(self) -> None:
+        """Stop the scheduler and SIGKILL every job process, so none outlives the local Batch."""
+        self._stopping.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            for job in self._jobs.values():
+                if job.process is not None:
+                    job.process.kill()
+                    job.process = None
+        self._workdir.cleanup()
+
+    def processes(self) -> list[int]:
+        """PIDs of the job processes alive now (for tests and the demo)."""
+        with self._lock:
+            return [job.process.pid for job in self._jobs.values() if job.process is not None]
+
+    # ----- request helpers -----------------------------------------------------------------------
+
+    def _job_arn(self, job_id: str) -> str:
+        return f"arn:aws:batch:{self.region_name}:{self.account_id}:job/{job_id}"
+
+    def _job_definition(self, identifier: str) -> Any:
+        backend = self._backend
+        if identifier.startswith("arn:"):
+            found = backend.get_job_definition_by_arn(identifier)
+        elif ":" in identifier:
+            name, _, revision = identifier.rpartition(":")
+            found = backend.get_job_definition_by_name_revision(name, revision) if revision.isdigit() else None
+        else:
+            active = [
+                jd for jd in backend._job_definitions.values() if jd.name == identifier and jd.status == "ACTIVE"
+            ]
+            found = max(active, key=lambda jd: jd.revision) if active else None
+        if found is None or found.status != "ACTIVE":
+            raise ClientException(f"Job definition {identifier} does not exist or is not ACTIVE")
+        if found.container_properties is None and found.node_properties is None:
+            raise ClientException(
+                f"Job definition {identifier}: the local Batch runs containerProperties and nodeProperties "
+                "job definitions only (not EKS or ECS task properties)"
+            )
+        return found
+
+    def _job_queue(self, identifier: str) -> Any:
+        queue = self._backend.get_job_queue(identifier)
+        if queue is None:
+            raise ClientException(f"Job queue {identifier} does not exist")
+        return queue
+
+    def _validate_dependencies(self, depends_on: list[dict[str, str]], array_size: Any) -> list[dict[str, str]]:
+        if len(depends_on) > 20:
+            raise ClientException("A job can depend on at most 20 jobs")
+        for dependency in depends_on:
+            kind = dependency.get("type")
+            target = dependency.get("jobId")
+            if kind == "SEQUENTIAL":
+                if array_size is None or target:
+                    raise ClientException("A SEQUENTIAL dependency is for array jobs and takes no jobId")
+                continue
+            if not target or target not in self._jobs:
+                raise ClientException(f"Dependency job {target} does not exist")
+            if kind == "N_TO_N":
+                other = self._jobs[target]
+                if array_size is None or other.array_size != int(array_size):
+                    raise ClientException("An N_TO_N dependency needs two array jobs of the same size")
+        return [dict(dependency) for dependency in depends_on]
+
+    def _job_shape(
+        self, definition: Any, request: Mapping[str, Any]
+    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[dict[str, Any]]]:
+        """(container, nodeProperties, node overrides) of a new job, overrides applied where they belong."""
+        if definition.node_properties is None:
+            container = copy.deepcopy(definition.container_properties)
+            return rules.apply_container_overrides(container, request.get("containerOverrides")), None, []
+        if request.get("arrayProperties"):
+            raise ClientException("Multi-node parallel jobs cannot be array jobs")
+        node_properties = copy.deepcopy(definition.node_properties)
+        overrides = request.get("nodeOverrides") or {}
+        if overrides.get("numNodes"):
+            node_properties["numNodes"] = int(overrides["numNodes"])
+        return None, node_properties, list(overrides.get("nodePropertyOverrides") or [])
+
+    def _stoppable(self, job_id: str, reason: str) -> LocalJob:
+        if len(reason) > MAX_REASON:
+            raise ClientException(f"reason is {len(reason)} characters long; the limit is {MAX_REASON}")
+        job = self._jobs.get(job_id)
+        if job is None:
+            raise ClientException(f"Job {job_id} does not exist")
+        return job
+
+    def _list_scope(self, scope: str, value: str) -> list[LocalJob]:
+        if scope == "jobQueue":
+            jobs = [
+                job
+                for job in self._jobs.values()
+                if job.parent is None and value in (job.queue_name, job.queue_arn)
+            ]
+            return sorted(jobs, key=lambda job: job.seq, reverse=True)
+        parent = self._jobs.get(value)
+        if parent is None:
+            return []
+        if (scope == "arrayJobId") != parent.is_array_parent:
+            return []
+        return list(parent.children)
+
+    @staticmethod
+    def _encode_token(last: LocalJob) -> str:
+        return base64.urlsafe_b64encode(f"after:{last.job_id}".encode()).decode()
+
+    @staticmethod
+    def _decode_token(token: str | None, selected: list[LocalJob]) -> int:
+        if not token:
+            return 0
+        try:
+            kind, _, job_id = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+        except ValueError as error:
+            raise ClientException("nextToken is invalid") from error
+        for position, job in enumerate(selected):
+            if job.job_id == job_id:
+                return position + 1
+        raise ClientException("nextToken is invalid or expired")
+
+    # ----- stopping ------------------------------------------------------------------------------
+
+    def _cancel(self, job: LocalJob, reason: str) -> None:
+        if job.done:
+            return
+        job.retries_removed = True
+        if job.is_parent:
+            job.cancel_reason = reason
+            job.is_cancelled = True
+            if job.status == "SUBMITTED":
+                self._fail(job, reason)
+            for child in job.children:
+                self._cancel(child, reason)
+            return
+        if job.status in STARTED:
+            return
+        job.is_cancelled = True
+        if job.status == "PENDING":
+            job.cancel_reason = reason  # failed once its dependencies finish
+        else:
+            self._fail(job, reason)
+
+    def _terminate(self, job: LocalJob, reason: str) -> None:
+        if job.done:
+            return
+        job.retries_removed = True
+        job.is_terminated = True
+        if job.is_parent:
+            job.cancel_reason = reason
+            if job.status == "SUBMITTED":
+                self._fail(job, reason)
+            for child in job.children:
+                self._terminate(child, reason)
+            return
+        if job.status in PRE_START:
+            if job.status == "PENDING":
+                job.cancel_reason = reason
+            else:
+                self._fail(job, reason)
+        elif job.status == "STARTING":
+            self._release(job)
+            self._fail(job, reason)
+        elif job.terminate_reason is None:
+            job.terminate_reason = reason
+            self._send_sigterm(job)
+
+    def _send_sigterm(self, job: LocalJob) -> None:
+        if job.process is not None and job.sigterm_at is None:
+            job.sigterm_at = time.monotonic()
+            job.process.signal(signal.SIGTERM)
+
+    def _fail(self, job: LocalJob, reason: str) -> None:
+        job.enter("FAILED", reason)
+
+    # ----- the scheduler -------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stopping.wait(self.config.tick_seconds):
+            self.tick()
+
+    def tick(self) -> None:
+        """Advance every job one step; parents last, so they see their children's new states."""
+        with self._lock:
+            live = [job for job in self._jobs.values() if not job.done]
+            for job in sorted(live, key=lambda job: (job.is_parent, job.seq)):
+                if job.is_parent:
+                    self._advance_parent(job)
+                else:
+                    self._advance(job)
+
+    def _advance(self, job: LocalJob) -> None:
+        config = self.config
+        if job.status == "SUBMITTED" and job.dwell() >= config.submitted_seconds:
+            job.enter("PENDING")
+        elif job.status == "PENDING":
+            dependencies = self._dependencies(job)
+            if not all(dependency.done for dependency in dependencies):
+                return
+            if job.cancel_reason is not None:
+                self._fail(job, job.cancel_reason)
+            elif any(dependency.status == "FAILED" for dependency in dependencies):
+                self._fail(job, DEPENDENCY_FAILED)
+            elif job.dwell() >= config.pending_seconds:
+                job.enter("RUNNABLE")
+        elif job.status == "RUNNABLE" and job.dwell() >= config.runnable_seconds:
+            environment = self._place(job)
+            if environment is not None:
+                job.compute_environment = environment
+                job.enter("STARTING")
+        elif job.status == "STARTING" and job.dwell() >= config.starting_seconds:
+            self._start_attempt(job)
+        elif job.status == "RUNNING":
+            self._watch_attempt(job)
+
+    def _dependencies(self, job: LocalJob) -> list[LocalJob]:
+        found: list[LocalJob] = []
+        for dependency in job.depends_on:
+            if dependency.get("type") == "SEQUENTIAL":
+                if job.parent is not None and job.array_index:
+                    found.append(job.parent.children[job.array_index - 1])
+                continue
+            other = self._jobs.get(dependency.get("jobId", ""))
+            if other is None:
+                continue
+            if dependency.get("type") == "N_TO_N" and job.array_index is not None and other.children:
+                found.append(other.children[job.array_index])
+            else:
+                found.append(other)
+        return found
+
+    def _place(self, job: LocalJob) -> str | None:
+        """The first compute environment of the job's queue with room for it, as the Batch scheduler picks."""
+        queue = self._backend.get_job_queue(job.queue_arn)
+        if queue is None or queue.state != "ENABLED":
+            return None
+        used: dict[str, float] = {}
+        for other in self._jobs.values():
+            if other.status in STARTED and other.compute_environment:
+                used[other.compute_environment] = used.get(other.compute_environment, 0.0) + other.vcpus
+        order = sorted(queue.env_order_json, key=lambda item: int(item["order"]))
+        for item in order:
+            environment = self._backend.get_compute_environment(item["computeEnvironment"])
+            if environment is None or environment.state != "ENABLED":
+                continue
+            resources = environment.compute_resources or {}
+            capacity = float(resources["maxvCpus"]) if "maxvCpus" in resources else float("inf")
+            if used.get(environment.name, 0.0) + job.vcpus <= capacity:
+                return str(environment.name)
+        return None
+
+    def _release(self, job: LocalJob) -> None:
+        job.compute_environment = None
+
+    def _start_attempt(self, job: LocalJob) -> None:
+        assert job.container is not None
+        task_id = uuid.uuid4().hex
+        group, stream = rules.log_target(job.container, job.job_definition_name, task_id)
+        attempt = Attempt(
+            task_arn=f"arn:aws:ecs:{self.region_name}:{self.account_id}:task/local-batch/{task_id}",
+            log_stream_name=stream,
+            started_at=now_ms(),
+        )
+        job.current, job.log_group = attempt, group
+        self._sink.open_stream(group, stream)
+        command = rules.substitute_refs(job.container.get("command") or [], job.parameters)
+        try:
+            if not command:
+                raise FileNotFoundError("the container has no command")
+            job.process = JobProcess(
+                command,
+                self._job_environment(job),
+                self._workdir.name,
+                lambda line, at: self._sink.write(group, stream, line, at),
+            )
+        except OSError as error:
+            attempt.container_reason = f"CannotStartContainerError: {error}"
+            self._end_attempt(job, exit_code=None, reason=FAILED_TO_START)
+            return
+        job.started_at = attempt.started_at
+        job.sigterm_at = None
+        duration = (job.timeout or {}).get("attemptDurationSeconds")
+        job.attempt_deadline = (
+            time.monotonic() + float(duration) * self.config.attempt_duration_scale if duration else None
+        )
+        job.enter("RUNNING")
+
+    def _job_environment(self, job: LocalJob) -> dict[str, str]:
+        assert job.container is not None
+        variables = {item["name"]: str(item.get("value", "")) for item in job.container.get("environment") or []}
+        variables.update(
+            {
+                "AWS_BATCH_JOB_ID": job.job_id,
+                "AWS_BATCH_JOB_ATTEMPT": str(len(job.attempts) + 1),
+                "AWS_BATCH_JQ_NAME": job.queue_name,
+                "AWS_BATCH_CE_NAME": job.compute_environment or "",
+            }
+        )
+        if job.array_index is not None:
+            variables["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
+        if job.node_index is not None and job.node_properties is not None:
+            variables["AWS_BATCH_JOB_NODE_INDEX"] = str(job.node_index)
+            variables["AWS_BATCH_JOB_NUM_NODES"] = str(job.node_properties.get("numNodes", 1))
+            variables["AWS_BATCH_JOB_MAIN_NODE_INDEX"] = str(job.node_properties.get("mainNode", 0))
+        return variables
+
+    def _watch_attempt(self, job: LocalJob) -> None:
+        assert job.process is not None
+        now = time.monotonic()
+        if job.attempt_deadline is not None and now >= job.attempt_deadline and job.sigterm_at is None:
+            job.timed_out = True
+            self._send_sigterm(job)
+        if job.sigterm_at is not None and now - job.sigterm_at >= self.config.terminate_grace_seconds:
+            job.process.signal(signal.SIGKILL)
+        exit_code = job.process.exit_code()
+        if exit_code is None:
+            return
+        job.process = None
+        if job.terminate_reason is not None:
+            self._end_attempt(job, exit_code, job.terminate_reason, stopped=True)
+        elif job.timed_out:
+            self._end_attempt(job, exit_code, TIMED_OUT, stopped=True)
+        else:
+            self._end_attempt(job, exit_code, ESSENTIAL_EXITED)
+
+    def _end_attempt(self, job: LocalJob, exit_code: int | None, reason: str, stopped: bool = False) -> None:
+        """Record the attempt, then decide: SUCCEEDED, another attempt, or FAILED.
+
+        A stopped attempt (TerminateJob, timeout) fails whatever its exit code and is never retried.
+        """
+        attempt = job.current
+        assert attempt is not None
+        attempt.exit_code, attempt.stopped_at, attempt.status_reason = exit_code, now_ms(), reason
+        job.attempts.append(attempt)
+        job.current = None
+        self._release(job)
+        if exit_code == 0 and not stopped:
+            job.enter("SUCCEEDED", reason)
+        elif (
+            not stopped
+            and not job.retries_removed
+            and rules.should_retry(job.retry_strategy, len(job.attempts), exit_code, attempt.container_reason, reason)
+        ):
+            job.timed_out = False
+            job.enter("RUNNABLE", reason)
+        else:
+            job.enter("FAILED", reason)
+
+    # ----- array and multi-node parents -------------------------------------------------------------
+
+    def _advance_parent(self, job: LocalJob) -> None:
+        if job.status == "SUBMITTED":
+            if job.dwell() >= self.config.submitted_seconds:
+                self._spawn_children(job)
+                job.enter("PENDING")
+            return
+        if job.is_multi_node_parent:
+            self._advance_multi_node(job)
+            return
+        if all(child.done for child in job.children):
+            if job.cancel_reason is not None:
+                self._fail(job, job.cancel_reason)
+            elif all(child.status == "SUCCEEDED" for child in job.children):
+                job.enter("SUCCEEDED", "All child jobs succeeded")
+            else:
+                self._fail(job, ARRAY_CHILD_FAILED)
+
+    def _advance_multi_node(self, job: LocalJob) -> None:
+        assert job.node_properties is not None
+        main = job.children[int(job.node_properties.get("mainNode", 0))]
+        if main.done:
+            for node in job.children:
+                self._terminate(node, "Main node exited")
+            if all(node.done for node in job.children):
+                job.attempts = list(main.attempts)
+                job.enter(main.status, job.cancel_reason or main.status_reason)
+        elif main.status != job.status:
+            job.started_at = main.started_at
+            job.enter(main.status)
+
+    def _spawn_children(self, job: LocalJob) -> None:
+        if job.is_array_parent:
+            assert job.array_size is not None
+            for index in range(job.array_size):
+                self._add_child(job, f"{job.job_id}:{index}", job.container, array_index=index)
+            return
+        assert job.node_properties is not None
+        num_nodes = int(job.node_properties.get("numNodes", 1))
+        for index in range(num_nodes):
+            container: dict[str, Any] = {}
+            for node_range in job.node_properties.get("nodeRangeProperties") or []:
+                if index in rules.parse_node_range(str(node_range["targetNodes"]), num_nodes):
+                    container = copy.deepcopy(node_range.get("container") or {})
+            for override in job.node_overrides:
+                if index in rules.parse_node_range(str(override["targetNodes"]), num_nodes):
+                    container = rules.apply_container_overrides(container, override.get("containerOverrides"))
+            self._add_child(job, f"{job.job_id}#{index}", container, node_index=index)
+
+    def _add_child(
+        self,
+        parent: LocalJob,
+        job_id: str,
+        container: dict[str, Any] | None,
+        array_index: int | None = None,
+        node_index: int | None = None,
+    ) -> None:
+        depends_on = parent.depends_on if node_index is None else []
+        child = LocalJob(
+            job_id=job_id,
+            job_arn=self._job_arn(job_id),
+            name=parent.name,
+            queue_arn=parent.queue_arn,
+            queue_name=parent.queue_name,
+            job_definition_arn=parent.job_definition_arn,
+            job_definition_name=parent.job_definition_name,
+            seq=next(self._seq),
+            container=copy.deepcopy(container),
+            parameters=parent.parameters,
+            depends_on=depends_on,
+            retry_strategy=parent.retry_strategy,
+            timeout=parent.timeout,
+            tags=parent.tags,
+            propagate_tags=parent.propagate_tags,
+            platform_capabilities=parent.platform_capabilities,
+            share_identifier=parent.share_identifier,
+            scheduling_priority=parent.scheduling_priority,
+            array_index=array_index,
+            node_properties=parent.node_properties if node_index is not None else None,
+            node_index=node_index,
+            parent=parent,
+            status="PENDING",
+            retries_removed=parent.retries_removed,
+        )
+        child.vcpus = rules.vcpus_of(child.container or {})
+        parent.children.append(child)
+        self._jobs[job_id] = child

@@ -1,0 +1,132 @@
+"""The local AWS Batch as a context manager (in process, through moto's mock) and as an HTTP server."""
+
+from __future__ import annotations
+
+import errno
+import threading
+from types import TracebackType
+from typing import Any
+
+import boto3
+from moto import mock_aws
+from moto.core import DEFAULT_ACCOUNT_ID
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import BaseWSGIServer, make_server
+
+from airflow_batch_plus.local.api import registry
+from airflow_batch_plus.local.bootstrap import BootstrapResult, bootstrap
+from airflow_batch_plus.local.config import LocalBatchConfig
+from airflow_batch_plus.local.engine import LocalBatchEngine
+
+FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+
+
+class LocalBatch:
+    """AWS Batch and CloudWatch Logs in this process, jobs run as local processes.
+
+    In process (the default), moto's `mock_aws` intercepts every boto3 call made inside the block, so
+    code under test needs no endpoint. With `endpoint_url`, clients go to a `LocalBatchServer` instead.
+    """
+
+    def __init__(
+        self,
+        config: LocalBatchConfig | None = None,
+        *,
+        region_name: str = "us-east-1",
+        endpoint_url: str | None = None,
+    ):
+        self.config = config or LocalBatchConfig()
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+        self.env: BootstrapResult | None = None
+        self._mock: Any = None
+
+    def __enter__(self) -> LocalBatch:
+        registry.install(self.config)
+        if self.endpoint_url is None:
+            self._mock = mock_aws()
+            self._mock.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        registry.uninstall()
+        if self._mock is not None:
+            self._mock.stop()
+            self._mock = None
+
+    def client(self, service: str) -> Any:
+        """A boto3 client bound to this local Batch (any boto3 client made in the block is, in process)."""
+        return boto3.client(service, region_name=self.region_name, endpoint_url=self.endpoint_url, **FAKE_CREDENTIALS)
+
+    def bootstrap(self, **options: Any) -> BootstrapResult:
+        """Create a compute environment, queue and job definition; see `bootstrap.bootstrap` for options."""
+        self.env = bootstrap(self.client, **options)
+        return self.env
+
+    @property
+    def engine(self) -> LocalBatchEngine:
+        """The engine running this region's jobs (tests read `engine.processes()`)."""
+        return registry.engine(DEFAULT_ACCOUNT_ID, self.region_name)
+
+
+class PortInUseError(RuntimeError):
+    """The local Batch server's port is taken."""
+
+
+class LocalBatchServer:
+    """The local Batch over HTTP on 127.0.0.1, for `AWS_ENDPOINT_URL` and other processes.
+
+    `port=0` picks a free port. Leaving the block stops the server and kills every job process.
+    """
+
+    def __init__(self, port: int = 0, config: LocalBatchConfig | None = None, *, region_name: str = "us-east-1"):
+        self._requested_port = port
+        self._config = config or LocalBatchConfig()
+        self._region_name = region_name
+        self._server: BaseWSGIServer | None = None
+        self._thread: threading.Thread | None = None
+        self.local_batch: LocalBatch | None = None
+
+    @property
+    def port(self) -> int:
+        assert self._server is not None, "the server is not started"
+        return int(self._server.server_address[1])
+
+    @property
+    def endpoint_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LocalBatchServer:
+        try:
+            self._server = make_server(
+                "127.0.0.1",
+                self._requested_port,
+                DomainDispatcherApplication(create_backend_app),
+                threaded=True,
+                request_handler=MotoRequestHandler,
+            )
+        except OSError as error:
+            if error.errno == errno.EADDRINUSE:
+                raise PortInUseError(
+                    f"Port {self._requested_port} on 127.0.0.1 is already in use; "
+                    "pick another with --port, or stop what listens there"
+                ) from error
+            raise
+        self.local_batch = LocalBatch(self._config, region_name=self._region_name, endpoint_url=self.endpoint_url)
+        self.local_batch.__enter__()
+        self._thread = threading.Thread(target=self._server.serve_forever, name="local-batch-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+        if self._thread is not None:
+            self._thread.join(timeout=5)
+        if self.local_batch is not None:
+            self.local_batch.__exit__(kind, error, trace)
