@@ -71,6 +71,13 @@ class LocalBatch:
         return registry.engine(DEFAULT_ACCOUNT_ID, self.region_name)
 
 
+class _QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
+    """No access log line per request: a job poller would drown everything else."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
 class PortInUseError(RuntimeError):
     """The local Batch server's port is taken."""
 
@@ -105,7 +112,7 @@ class LocalBatchServer:
                 self._requested_port,
                 DomainDispatcherApplication(create_backend_app),
                 threaded=True,
-                request_handler=MotoRequestHandler,
+                request_handler=_QuietRequestHandler,
             )
         except OSError as error:
             if error.errno == errno.EADDRINUSE:

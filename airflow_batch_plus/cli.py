@@ -1,0 +1,78 @@
+"""The `airflow-batch-plus` command: `demo` and `local-batch`."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from types import FrameType
+
+
+def _local_batch(args: argparse.Namespace) -> int:
+    from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer, PortInUseError
+
+    stop = threading.Event()
+
+    def request_stop(signum: int, frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    config = LocalBatchConfig.fast() if args.fast else LocalBatchConfig()
+    try:
+        with LocalBatchServer(port=args.port, config=config, region_name=args.region) as server:
+            assert server.local_batch is not None
+            if not args.no_bootstrap:
+                env = server.local_batch.bootstrap(max_vcpus=args.max_vcpus)
+                print(f"queue: {env.queue_name}  job definition: {env.job_definition_name}", flush=True)
+            print(f"Local AWS Batch listening on {server.endpoint_url} (region {args.region})", flush=True)
+            print(
+                f"Use it with: AWS_ENDPOINT_URL={server.endpoint_url} AWS_ACCESS_KEY_ID=testing "
+                f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={args.region}",
+                flush=True,
+            )
+            stop.wait()
+            print("Stopping: every job process is killed.", flush=True)
+    except PortInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0
+
+
+def _demo(args: argparse.Namespace) -> int:
+    from airflow_batch_plus.local import PortInUseError
+    from airflow_batch_plus.local.demo import run_demo
+
+    try:
+        final = run_demo(port=args.port, say=lambda line: print(line, flush=True))
+    except PortInUseError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    return 0 if len(final) == 3 else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="airflow-batch-plus", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    demo = commands.add_parser("demo", help="run three jobs on the local AWS Batch and show what happens")
+    demo.add_argument("--port", type=int, default=0, help="port of the local Batch endpoint (default: any free)")
+    demo.set_defaults(run=_demo)
+    server = commands.add_parser("local-batch", help="serve the local AWS Batch on 127.0.0.1")
+    server.add_argument("--port", type=int, default=5000)
+    server.add_argument("--region", default="us-east-1")
+    server.add_argument("--max-vcpus", type=int, default=256, help="capacity of the bootstrapped compute environment")
+    server.add_argument("--no-bootstrap", action="store_true", help="start empty: no queue or job definition")
+    server.add_argument("--fast", action="store_true", help="tens of milliseconds per job state (for tests)")
+    server.set_defaults(run=_local_batch)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return int(args.run(args))
+
+
+if __name__ == "__main__":
+    sys.exit(main())
