@@ -77,16 +77,16 @@ def _body(response: BatchResponse) -> dict[str, Any]:
 
 
 def _submitjob(self: BatchResponse) -> str:
-    job = _engine_of(self).submit(_body(self))
+    job = _engine_of(self).submit_job(_body(self))
     return json.dumps({"jobArn": job.job_arn, "jobName": job.name, "jobId": job.job_id})
 
 
 def _describejobs(self: BatchResponse) -> str:
-    return json.dumps({"jobs": _engine_of(self).describe(_body(self).get("jobs") or [])})
+    return json.dumps({"jobs": _engine_of(self).describe_jobs(_body(self).get("jobs") or [])})
 
 
 def _listjobs(self: BatchResponse) -> str:
-    summaries, token = _engine_of(self).list(_body(self))
+    summaries, token = _engine_of(self).list_jobs(_body(self))
     result: dict[str, Any] = {"jobSummaryList": summaries}
     if token:
         result["nextToken"] = token

@@ -21,7 +21,7 @@ DEMO_CONFIG = LocalBatchConfig(
     terminate_grace_seconds=5.0,
     tick_seconds=0.05,
 )
-HELLO = "for i in 1 2 3 4 5 6; do echo \"hello line $i of 6\"; sleep 0.5; done; echo done"
+HELLO = 'for i in 1 2 3 4 5 6; do echo "hello line $i of 6"; sleep 0.5; done; echo done'
 WORKER = (
     "trap 'echo \"caught SIGTERM: saving a checkpoint and exiting\"; exit 143' TERM; "
     "echo 'worker started'; i=0; while true; do i=$((i+1)); echo \"working on item $i\"; sleep 0.4; done"

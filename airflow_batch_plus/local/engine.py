@@ -23,7 +23,7 @@ from moto.batch.models import batch_backends
 from airflow_batch_plus.local import rules
 from airflow_batch_plus.local.cloudwatch import LogSink
 from airflow_batch_plus.local.config import LocalBatchConfig
-from airflow_batch_plus.local.model import DONE, PRE_START, STARTED, Attempt, LocalJob, now_ms
+from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, LocalJob, now_ms
 from airflow_batch_plus.local.process import JobProcess
 
 MAX_REASON = 1024
@@ -58,7 +58,7 @@ class LocalBatchEngine:
 
     # ----- API -----------------------------------------------------------------------------------
 
-    def submit(self, request: Mapping[str, Any]) -> LocalJob:
+    def submit_job(self, request: Mapping[str, Any]) -> LocalJob:
         """SubmitJob: validate everything first, so a bad request leaves nothing behind."""
         with self._lock:
             name = str(request.get("jobName") or "")
@@ -111,14 +111,14 @@ class LocalBatchEngine:
                 self._backend.tag_resource(job.job_arn, job.tags)
             return job
 
-    def describe(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
+    def describe_jobs(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
         """DescribeJobs: at most 100 ids; ids that do not exist are left out, as AWS does."""
         if len(job_ids) > MAX_DESCRIBE:
             raise ClientException(f"Up to {MAX_DESCRIBE} job IDs can be described at a time, got {len(job_ids)}")
         with self._lock:
             return [self._jobs[job_id].describe() for job_id in job_ids if job_id in self._jobs]
 
-    def list(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
+    def list_jobs(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """ListJobs with the rules of the API reference: one scope, status or one filter, pages."""
         scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
         if len(scopes) != 1:
@@ -188,9 +188,7 @@ class LocalBatchEngine:
             name, _, revision = identifier.rpartition(":")
             found = backend.get_job_definition_by_name_revision(name, revision) if revision.isdigit() else None
         else:
-            active = [
-                jd for jd in backend._job_definitions.values() if jd.name == identifier and jd.status == "ACTIVE"
-            ]
+            active = [jd for jd in backend._job_definitions.values() if jd.name == identifier and jd.status == "ACTIVE"]
             found = max(active, key=lambda jd: jd.revision) if active else None
         if found is None or found.status != "ACTIVE":
             raise ClientException(f"Job definition {identifier} does not exist or is not ACTIVE")
@@ -251,9 +249,7 @@ class LocalBatchEngine:
     def _list_scope(self, scope: str, value: str) -> list[LocalJob]:
         if scope == "jobQueue":
             jobs = [
-                job
-                for job in self._jobs.values()
-                if job.parent is None and value in (job.queue_name, job.queue_arn)
+                job for job in self._jobs.values() if job.parent is None and value in (job.queue_name, job.queue_arn)
             ]
             return sorted(jobs, key=lambda job: job.seq, reverse=True)
         parent = self._jobs.get(value)
@@ -272,7 +268,7 @@ class LocalBatchEngine:
         if not token:
             return 0
         try:
-            kind, _, job_id = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+            _, _, job_id = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
         except ValueError as error:
             raise ClientException("nextToken is invalid") from error
         for position, job in enumerate(selected):

@@ -9,7 +9,7 @@ from typing import Any
 
 import boto3
 from moto import mock_aws
-from moto.core import DEFAULT_ACCOUNT_ID
+from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import BaseWSGIServer, make_server
 
@@ -18,7 +18,7 @@ from airflow_batch_plus.local.bootstrap import BootstrapResult, bootstrap
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
-FAKE_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+FAKE_ACCESS_KEY = "testing"  # moto maps any unknown key to its default account 123456789012
 
 
 class LocalBatch:
@@ -58,7 +58,10 @@ class LocalBatch:
 
     def client(self, service: str) -> Any:
         """A boto3 client bound to this local Batch (any boto3 client made in the block is, in process)."""
-        return boto3.client(service, region_name=self.region_name, endpoint_url=self.endpoint_url, **FAKE_CREDENTIALS)
+        session = boto3.session.Session(
+            aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_ACCESS_KEY, region_name=self.region_name
+        )
+        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
 
     def bootstrap(self, **options: Any) -> BootstrapResult:
         """Create a compute environment, queue and job definition; see `bootstrap.bootstrap` for options."""

@@ -1,0 +1,83 @@
+"""Canary: the moto internals the local Batch relies on. A moto upgrade that breaks one fails here first."""
+
+from __future__ import annotations
+
+import inspect
+import time
+
+import moto
+from moto.batch.models import batch_backends
+from moto.batch.responses import BatchResponse
+from moto.batch.urls import url_paths
+from moto.core.models import DEFAULT_ACCOUNT_ID
+from moto.core.responses import BaseResponse
+from moto.logs.models import logs_backends
+from moto.moto_server import werkzeug_app
+from packaging.version import Version
+
+from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
+from airflow_batch_plus.local.api import JOB_ACTIONS
+
+
+def test_moto_version_is_in_the_tested_range() -> None:
+    assert Version("5.1") <= Version(moto.__version__) < Version("5.3")
+
+
+def test_batch_job_actions_are_response_methods_routed_by_url() -> None:
+    for action in JOB_ACTIONS:
+        assert callable(getattr(BatchResponse, action)), action
+        assert any(path.endswith(f"/v1/{action}$") or path.endswith(f"/v1/{action}") for path in url_paths), action
+
+
+def test_responses_expose_account_region_and_body() -> None:
+    source = inspect.getsource(BaseResponse)
+    for attribute in ("self.current_account", "self.region", "self.body"):
+        assert attribute in source, attribute
+
+
+def test_server_pieces_exist() -> None:
+    for name in ("DomainDispatcherApplication", "create_backend_app", "MotoRequestHandler"):
+        assert hasattr(werkzeug_app, name), name
+
+
+def test_backend_models_have_the_attributes_the_engine_reads() -> None:
+    with LocalBatch(LocalBatchConfig.fast()) as local:
+        env = local.bootstrap(max_vcpus=3)
+        backend = batch_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        definition = backend.get_job_definition_by_arn(env.job_definition_arn)
+        assert definition is backend.get_job_definition_by_name_revision(env.job_definition_name, "1")
+        assert definition in backend._job_definitions.values()
+        for attribute in (
+            "name",
+            "arn",
+            "revision",
+            "status",
+            "container_properties",
+            "node_properties",
+            "parameters",
+            "retry_strategy",
+            "timeout",
+            "propagate_tags",
+            "platform_capabilities",
+        ):
+            assert hasattr(definition, attribute), attribute
+        queue = backend.get_job_queue(env.queue_name)
+        assert queue is backend.get_job_queue(env.queue_arn)
+        assert (queue.name, queue.arn, queue.state) == (env.queue_name, env.queue_arn, "ENABLED")
+        assert queue.env_order_json[0]["computeEnvironment"] == env.compute_environment_arn
+        environment = backend.get_compute_environment(env.compute_environment_arn)
+        assert (environment.name, environment.state) == (env.compute_environment_name, "ENABLED")
+        assert environment.compute_resources["maxvCpus"] == 3
+        backend.tag_resource("arn:aws:batch:us-east-1:123456789012:job/x", {"k": "v"})
+        assert backend.list_tags_for_resource("arn:aws:batch:us-east-1:123456789012:job/x") == {"k": "v"}
+
+
+def test_logs_backend_calls_the_sink_uses() -> None:
+    with LocalBatch(LocalBatchConfig.fast()) as local:
+        backend = logs_backends[DEFAULT_ACCOUNT_ID]["us-east-1"]
+        backend.create_log_group("/canary", tags={})
+        backend.create_log_stream("/canary", "s")
+        assert "s" in backend.groups["/canary"].streams
+        backend.put_log_events("/canary", "s", [{"timestamp": int(time.time() * 1000), "message": "x"}])
+        events = local.client("logs").get_log_events(logGroupName="/canary", logStreamName="s")["events"]
+        assert [event["message"] for event in events] == ["x"]
