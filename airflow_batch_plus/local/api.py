@@ -13,12 +13,15 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from moto.batch import urls as batch_urls
 from moto.batch.responses import BatchResponse
 
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
-JOB_ACTIONS = ("submitjob", "describejobs", "listjobs", "canceljob", "terminatejob")
+JOB_ACTIONS = ("submitjob", "describejobs", "listjobs", "canceljob", "terminatejob", "canceljobs", "terminatejobs")
+# Bulk stops that AWS has and moto does not route yet.
+ADDED_ROUTES = ("{0}/v1/canceljobs$", "{0}/v1/terminatejobs$")
 
 
 class EngineRegistry:
@@ -29,7 +32,7 @@ class EngineRegistry:
         self._users = 0
         self._config = LocalBatchConfig()
         self._engines: dict[tuple[str, str], LocalBatchEngine] = {}
-        self._originals: dict[str, Callable[..., str]] = {}
+        self._originals: dict[str, Callable[..., str] | None] = {}
 
     def engine(self, account_id: str, region_name: str) -> LocalBatchEngine:
         with self._lock:
@@ -46,8 +49,10 @@ class EngineRegistry:
             if self._users > 1:
                 return
             self._config = config
+            for route in ADDED_ROUTES:
+                batch_urls.url_paths.setdefault(route, BatchResponse.dispatch)
             for action in JOB_ACTIONS:
-                self._originals[action] = getattr(BatchResponse, action)
+                self._originals[action] = getattr(BatchResponse, action, None)
                 setattr(BatchResponse, action, _HANDLERS[action])
 
     def uninstall(self) -> None:
@@ -56,7 +61,10 @@ class EngineRegistry:
             if self._users > 0:
                 return
             for action, original in self._originals.items():
-                setattr(BatchResponse, action, original)
+                if original is None:
+                    delattr(BatchResponse, action)
+                else:
+                    setattr(BatchResponse, action, original)
             engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
             engine.shutdown()
@@ -105,10 +113,24 @@ def _terminatejob(self: BatchResponse) -> str:
     return "{}"
 
 
+def _canceljobs(self: BatchResponse) -> str:
+    body = _body(self)
+    done = _engine_of(self).cancel_jobs(list(body.get("jobs") or []), str(body.get("reason", "")))
+    return json.dumps({"successful": done, "errors": []})
+
+
+def _terminatejobs(self: BatchResponse) -> str:
+    body = _body(self)
+    done = _engine_of(self).terminate_jobs(list(body.get("jobs") or []), str(body.get("reason", "")))
+    return json.dumps({"successful": done, "errors": []})
+
+
 _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
     "submitjob": _submitjob,
     "describejobs": _describejobs,
     "listjobs": _listjobs,
     "canceljob": _canceljob,
     "terminatejob": _terminatejob,
+    "canceljobs": _canceljobs,
+    "terminatejobs": _terminatejobs,
 }

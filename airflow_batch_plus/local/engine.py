@@ -28,6 +28,7 @@ from airflow_batch_plus.local.process import JobProcess
 
 MAX_REASON = 1024
 MAX_DESCRIBE = 100
+MAX_BULK_STOP = 50
 MIN_ATTEMPT_SECONDS = 60
 ESSENTIAL_EXITED = "Essential container in task exited"
 DEPENDENCY_FAILED = "Dependent Job failed"
@@ -159,6 +160,20 @@ class LocalBatchEngine:
             job = self._stoppable(job_id, reason)
             self._terminate(job, reason)
 
+    def cancel_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
+        """CancelJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
+        with self._lock:
+            for job in self._bulk(job_ids, reason):
+                self._cancel(job, reason)
+            return list(job_ids)
+
+    def terminate_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
+        """TerminateJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
+        with self._lock:
+            for job in self._bulk(job_ids, reason):
+                self._terminate(job, reason)
+            return list(job_ids)
+
     def shutdown(self) -> None:
         """Stop the scheduler and SIGKILL every job process, so none outlives the local Batch."""
         self._stopping.set()
@@ -238,9 +253,19 @@ class LocalBatchEngine:
             node_properties["numNodes"] = int(overrides["numNodes"])
         return None, node_properties, list(overrides.get("nodePropertyOverrides") or [])
 
-    def _stoppable(self, job_id: str, reason: str) -> LocalJob:
+    def _bulk(self, job_ids: Sequence[str], reason: str) -> list[LocalJob]:
+        self._check_reason(reason)
+        if not 1 <= len(job_ids) <= MAX_BULK_STOP:
+            raise ClientException(f"jobs takes 1 to {MAX_BULK_STOP} job IDs, got {len(job_ids)}")
+        return [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]
+
+    @staticmethod
+    def _check_reason(reason: str) -> None:
         if len(reason) > MAX_REASON:
             raise ClientException(f"reason is {len(reason)} characters long; the limit is {MAX_REASON}")
+
+    def _stoppable(self, job_id: str, reason: str) -> LocalJob:
+        self._check_reason(reason)
         job = self._jobs.get(job_id)
         if job is None:
             raise ClientException(f"Job {job_id} does not exist")

@@ -16,7 +16,6 @@ from moto.moto_server import werkzeug_app
 from packaging.version import Version
 
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
-from airflow_batch_plus.local.api import JOB_ACTIONS
 
 
 def test_moto_version_is_in_the_tested_range() -> None:
@@ -24,7 +23,7 @@ def test_moto_version_is_in_the_tested_range() -> None:
 
 
 def test_batch_job_actions_are_response_methods_routed_by_url() -> None:
-    for action in JOB_ACTIONS:
+    for action in ("submitjob", "describejobs", "listjobs", "canceljob", "terminatejob"):
         assert callable(getattr(BatchResponse, action)), action
         assert any(path.endswith(f"/v1/{action}$") or path.endswith(f"/v1/{action}") for path in url_paths), action
 
@@ -81,3 +80,10 @@ def test_logs_backend_calls_the_sink_uses() -> None:
         backend.put_log_events("/canary", "s", [{"timestamp": int(time.time() * 1000), "message": "x"}])
         events = local.client("logs").get_log_events(logGroupName="/canary", logStreamName="s")["events"]
         assert [event["message"] for event in events] == ["x"]
+
+
+def test_added_bulk_routes_are_served_and_removed_afterwards() -> None:
+    with LocalBatch(LocalBatchConfig.fast()):
+        assert "{0}/v1/canceljobs$" in url_paths
+        assert hasattr(BatchResponse, "terminatejobs")
+    assert not hasattr(BatchResponse, "terminatejobs")
