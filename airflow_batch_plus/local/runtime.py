@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+import socket
 import threading
 from types import TracebackType
 from typing import Any
@@ -108,22 +109,31 @@ class LocalBatchServer:
     def endpoint_url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
+    def _check_port(self) -> None:
+        """Fail with our own message: werkzeug's server exits the interpreter on a taken port."""
+        if self._requested_port == 0:
+            return
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind(("127.0.0.1", self._requested_port))
+            except OSError as error:
+                if error.errno == errno.EADDRINUSE:
+                    raise PortInUseError(
+                        f"Port {self._requested_port} on 127.0.0.1 is already in use; "
+                        "pick another with --port, or stop what listens there"
+                    ) from error
+                raise
+
     def __enter__(self) -> LocalBatchServer:
-        try:
-            self._server = make_server(
-                "127.0.0.1",
-                self._requested_port,
-                DomainDispatcherApplication(create_backend_app),
-                threaded=True,
-                request_handler=_QuietRequestHandler,
-            )
-        except OSError as error:
-            if error.errno == errno.EADDRINUSE:
-                raise PortInUseError(
-                    f"Port {self._requested_port} on 127.0.0.1 is already in use; "
-                    "pick another with --port, or stop what listens there"
-                ) from error
-            raise
+        self._check_port()
+        self._server = make_server(
+            "127.0.0.1",
+            self._requested_port,
+            DomainDispatcherApplication(create_backend_app),
+            threaded=True,
+            request_handler=_QuietRequestHandler,
+        )
         self.local_batch = LocalBatch(self._config, region_name=self._region_name, endpoint_url=self.endpoint_url)
         self.local_batch.__enter__()
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-batch-server", daemon=True)
