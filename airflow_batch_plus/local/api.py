@@ -14,12 +14,23 @@ from collections.abc import Callable
 from typing import Any
 
 from moto.batch import urls as batch_urls
+from moto.batch.models import batch_backends
 from moto.batch.responses import BatchResponse
 
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
-JOB_ACTIONS = ("submitjob", "describejobs", "listjobs", "canceljob", "terminatejob", "canceljobs", "terminatejobs")
+JOB_ACTIONS = (
+    "submitjob",
+    "describejobs",
+    "listjobs",
+    "canceljob",
+    "terminatejob",
+    "canceljobs",
+    "terminatejobs",
+    "updatecomputeenvironment",
+)
+SCALING_FIELDS = ("minvCpus", "maxvCpus", "desiredvCpus")
 # Bulk stops that AWS has and moto does not route yet.
 ADDED_ROUTES = ("{0}/v1/canceljobs$", "{0}/v1/terminatejobs$")
 
@@ -40,6 +51,12 @@ class EngineRegistry:
             if key not in self._engines:
                 self._engines[key] = LocalBatchEngine(account_id, region_name, self._config)
             return self._engines[key]
+
+    def original(self, action: str) -> Callable[..., str]:
+        """moto's own handler of an action this registry took over."""
+        handler = self._originals[action]
+        assert handler is not None, action
+        return handler
 
     def install(self, config: LocalBatchConfig) -> None:
         with self._lock:
@@ -125,6 +142,18 @@ def _terminatejobs(self: BatchResponse) -> str:
     return json.dumps({"successful": done, "errors": []})
 
 
+def _updatecomputeenvironment(self: BatchResponse) -> str:
+    """moto's update ignores computeResources; the scheduler reads maxvCpus, so resizing must stick."""
+    answer = registry.original("updatecomputeenvironment")(self)
+    resources = _body(self).get("computeResources") or {}
+    environment = batch_backends[self.current_account][self.region].get_compute_environment(
+        _body(self)["computeEnvironment"]
+    )
+    assert environment is not None  # moto's handler above raised otherwise
+    environment.compute_resources.update({key: resources[key] for key in SCALING_FIELDS if key in resources})
+    return answer
+
+
 _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
     "submitjob": _submitjob,
     "describejobs": _describejobs,
@@ -133,4 +162,5 @@ _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
     "terminatejob": _terminatejob,
     "canceljobs": _canceljobs,
     "terminatejobs": _terminatejobs,
+    "updatecomputeenvironment": _updatecomputeenvironment,
 }
