@@ -286,20 +286,25 @@ class LocalBatchEngine:
 
     @staticmethod
     def _encode_token(last: LocalJob) -> str:
-        return base64.urlsafe_b64encode(f"after:{last.job_id}".encode()).decode()
+        return base64.urlsafe_b64encode(f"seq:{last.seq}".encode()).decode()
 
     @staticmethod
     def _decode_token(token: str | None, selected: list[LocalJob]) -> int:
+        """Where the next page starts: just past the last job returned, even if jobs changed meanwhile."""
         if not token:
             return 0
         try:
-            _, _, job_id = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
+            last_seq = int(value)
         except ValueError as error:
             raise ClientException("nextToken is invalid") from error
+        if kind != "seq":
+            raise ClientException("nextToken is invalid")
+        descending = len(selected) > 1 and selected[0].seq > selected[-1].seq
         for position, job in enumerate(selected):
-            if job.job_id == job_id:
-                return position + 1
-        raise ClientException("nextToken is invalid or expired")
+            if (job.seq < last_seq) if descending else (job.seq > last_seq):
+                return position
+        return len(selected)
 
     # ----- stopping ------------------------------------------------------------------------------
 
