@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import boto3
 import pytest
@@ -55,11 +56,11 @@ def _client(port: int) -> object:
 
 
 def test_local_batch_serves_boto3_and_sigterm_kills_every_job_process(
-    server: tuple[subprocess.Popen[str], int], tmp_path: object
+    server: tuple[subprocess.Popen[str], int], tmp_path: Path
 ) -> None:
     process, port = server
     batch = _client(port)
-    pid_file = f"{tmp_path}/pid"
+    pid_file = tmp_path / "pid"
     job_id = batch.submit_job(  # type: ignore[attr-defined]
         jobName="sleeper",
         jobQueue="local-queue",
@@ -67,10 +68,10 @@ def test_local_batch_serves_boto3_and_sigterm_kills_every_job_process(
         containerOverrides={"command": ["sh", "-c", f"echo $$ > {pid_file}; trap '' TERM; sleep 300"]},
     )["jobId"]
     deadline = time.monotonic() + 10
-    while not os.path.exists(pid_file) or not open(pid_file).read().strip():
+    while not pid_file.exists() or not pid_file.read_text().strip():
         assert time.monotonic() < deadline, "the job never started"
         time.sleep(0.02)
-    job_pid = int(open(pid_file).read())
+    job_pid = int(pid_file.read_text())
     status = batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"]  # type: ignore[attr-defined]
     assert status == "RUNNING"
 
@@ -82,6 +83,8 @@ def test_local_batch_serves_boto3_and_sigterm_kills_every_job_process(
 
 def test_port_taken_is_a_clear_error(server: tuple[subprocess.Popen[str], int]) -> None:
     _, port = server
-    result = subprocess.run([*COMMAND, "local-batch", "--port", str(port)], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [*COMMAND, "local-batch", "--port", str(port)], capture_output=True, text=True, timeout=60, check=False
+    )
     assert result.returncode == 2
     assert re.search(rf"Port {port} on 127.0.0.1 is already in use; pick another with --port", result.stderr)

@@ -88,9 +88,7 @@ def test_terminate_jobs_stops_running_and_waiting_jobs(local_batch: LocalBatch, 
     batch.terminate_jobs(jobs=ids, reason="kill switch")
 
     assert _wait(batch, ids, {"FAILED"}) == dict.fromkeys(ids, "FAILED")
-    exit_codes = sorted(
-        str(job.get("container", {}).get("exitCode")) for job in batch.describe_jobs(jobs=ids)["jobs"]
-    )
+    exit_codes = sorted(str(job.get("container", {}).get("exitCode")) for job in batch.describe_jobs(jobs=ids)["jobs"])
     assert exit_codes == ["143", "143", "None", "None"]
 
 
