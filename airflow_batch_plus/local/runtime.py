@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import errno
+import functools
 import socket
 import threading
 from types import TracebackType
 from typing import Any
 
 import boto3
+import botocore.session
 from moto import mock_aws
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -20,6 +22,12 @@ from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
 FAKE_ACCESS_KEY = "testing"  # moto maps any unknown key to its default account 123456789012
+
+
+@functools.cache
+def _shared_botocore_session() -> botocore.session.Session:
+    """One botocore session per process, so service models are loaded once (they are read-only)."""
+    return botocore.session.get_session()
 
 
 class LocalBatch:
@@ -41,6 +49,7 @@ class LocalBatch:
         self.endpoint_url = endpoint_url
         self.env: BootstrapResult | None = None
         self._mock: Any = None
+        self._clients: dict[str, Any] = {}
 
     def __enter__(self) -> LocalBatch:
         registry.install(self.config)
@@ -58,11 +67,19 @@ class LocalBatch:
             self._mock = None
 
     def client(self, service: str) -> Any:
-        """A boto3 client bound to this local Batch (any boto3 client made in the block is, in process)."""
-        session = boto3.session.Session(
-            aws_access_key_id=FAKE_ACCESS_KEY, aws_secret_access_key=FAKE_ACCESS_KEY, region_name=self.region_name
-        )
-        return session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        """A boto3 client bound to this local Batch (any boto3 client made in the block is, in process).
+
+        Clients are cached per service: creating one loads its service model, which dominates test setup.
+        """
+        if service not in self._clients:
+            session = boto3.session.Session(
+                aws_access_key_id=FAKE_ACCESS_KEY,
+                aws_secret_access_key=FAKE_ACCESS_KEY,
+                region_name=self.region_name,
+                botocore_session=_shared_botocore_session(),
+            )
+            self._clients[service] = session.client(service, endpoint_url=self.endpoint_url)  # type: ignore[call-overload]
+        return self._clients[service]
 
     def bootstrap(self, **options: Any) -> BootstrapResult:
         """Create a compute environment, queue and job definition; see `bootstrap.bootstrap` for options."""
