@@ -80,7 +80,7 @@ def test_environment_has_batch_variables_definition_and_overrides_but_not_the_ho
         },
     )
     names = ["AWS_BATCH_JOB_ID", "AWS_BATCH_JOB_ATTEMPT", "AWS_BATCH_JQ_NAME", "AWS_BATCH_CE_NAME"]
-    script = "echo " + "|".join(f"${name}" for name in [*names, "FROM_DEF", "OVERRIDDEN", "HOST_SECRET"])
+    script = 'echo "' + "|".join(f"${name}" for name in [*names, "FROM_DEF", "OVERRIDDEN", "HOST_SECRET"]) + '"'
     job_id = submit(
         local_batch,
         script,
