@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -20,7 +21,7 @@ def test_lines_are_readable_while_the_job_still_runs(local_batch: LocalBatch, ba
     stream = wait_for(batch, job_id, "RUNNING")["container"]["logStreamName"]
     logs = local_batch.client("logs")
     while not log_messages(logs, stream):
-        pass
+        time.sleep(0.01)
     assert log_messages(logs, stream) == ["first"]
     assert describe(batch, job_id)["status"] == "RUNNING"
     batch.terminate_job(jobId=job_id, reason="cleanup")

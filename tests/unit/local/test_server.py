@@ -1,0 +1,55 @@
+"""Conformance: the local Batch over HTTP, for clients in other processes (AWS_ENDPOINT_URL)."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import boto3
+import pytest
+from conftest import wait_for
+
+from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer, PortInUseError
+
+
+def test_any_boto3_client_pointed_at_the_endpoint_works(monkeypatch: pytest.MonkeyPatch) -> None:
+    with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
+        assert server.local_batch is not None
+        env = server.local_batch.bootstrap()
+        assert server.endpoint_url.startswith("http://127.0.0.1:")
+        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "k",
+            "AWS_SECRET_ACCESS_KEY": "s",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        batch: Any = boto3.client("batch")  # configured by the environment alone, as another process would be
+        job_id = batch.submit_job(
+            jobName="over-http",
+            jobQueue=env.queue_name,
+            jobDefinition=env.job_definition_name,
+            containerOverrides={"command": ["echo", "over http"]},
+        )["jobId"]
+        job = wait_for(batch, job_id)
+        events = boto3.client("logs").get_log_events(
+            logGroupName="/aws/batch/job", logStreamName=job["container"]["logStreamName"]
+        )["events"]
+        assert (job["status"], [event["message"] for event in events]) == ("SUCCEEDED", ["over http"])
+
+
+def test_server_binds_loopback_only() -> None:
+    with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
+        with socket.create_connection(("127.0.0.1", server.port), timeout=2):
+            pass
+        assert server._server is not None
+        assert server._server.server_address[0] == "127.0.0.1"
+
+
+def test_a_taken_port_is_a_clear_error() -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        with pytest.raises(PortInUseError, match=f"Port {port} on 127.0.0.1 is already in use"):
+            LocalBatchServer(port=port).__enter__()
