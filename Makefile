@@ -1,15 +1,23 @@
-# The README's two commands: `make demo` and `make test`. Both set everything up first.
+# The README's two commands: `make demo` and `make test`. Each sets everything up first (`bootstrap`),
+# on a machine that has nothing but python3 and pip.
 SHELL := /bin/bash
-# uv if it is on PATH, else the copy `bootstrap` installs for this user.
+.SHELLFLAGS := -euo pipefail -c
+# uv if it is on PATH, else the copy `bootstrap` installs for this user, run through python3 so that
+# PATH does not matter (pip puts the `uv` script in ~/.local/bin, which is often not on PATH).
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 PYTEST_ARGS ?=
 
 .PHONY: bootstrap demo test lint typecheck unit
 
+# Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
+# which refuse even --user installs without it), then the locked environment with the `local` extra.
+# Every later command runs with --no-sync: this is the one place the environment changes.
 bootstrap:
-	@command -v uv >/dev/null 2>&1 || python3 -m uv --version >/dev/null 2>&1 || \
-		python3 -m pip install --user --quiet uv || \
-		python3 -m pip install --user --quiet --break-system-packages uv
+	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \
+		echo "uv not found: installing it for this user (python3 -m pip install --user uv)"; \
+		python3 -m pip install --user --quiet uv 2>/dev/null \
+			|| python3 -m pip install --user --quiet --break-system-packages uv; \
+	fi
 	@$(UV) sync --extra local --locked --quiet
 
 demo: bootstrap

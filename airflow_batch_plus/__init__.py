@@ -1,4 +1,11 @@
-"""airflow-batch-plus: an Apache Airflow provider for AWS Batch."""
+"""airflow-batch-plus: an Apache Airflow provider for AWS Batch.
+
+Airflow finds this provider through the ``apache_airflow_provider`` entry point, which names
+:func:`get_provider_info`. The dictionary it returns lists only what exists in the package today
+(the local AWS Batch is a library and a command, not a provider component, so there is nothing to
+register for it). Hooks, operators, triggers, sensors and extra links are added to it as their modules
+land, each pointing at a real, importable module or class: Airflow imports every entry it is given.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +13,32 @@ from typing import Any
 
 __version__ = "0.1.0"
 
+PACKAGE_NAME = "airflow-batch-plus"
+"""The distribution name. Airflow refuses the provider (for every component) unless ``package-name`` equals it."""
+
+INTEGRATION_NAME = "AWS Batch"
+"""The integration every hook, operator, sensor and trigger of this provider will be filed under."""
+
 
 def get_provider_info() -> dict[str, Any]:
-    """Describe this provider to Airflow's providers manager (entry point `apache_airflow_provider`)."""
+    """Describe this provider to Airflow's providers manager (validated against ``provider_info.schema.json``).
+
+    A new dictionary every call: Airflow writes into the one it is given.
+    """
     return {
-        "package-name": "airflow-batch-plus",
+        "package-name": PACKAGE_NAME,
         "name": "AWS Batch Plus",
-        "description": "AWS Batch operators that never leave a job behind.",
+        # Plain words: `airflow providers list` strips RST punctuation and renders square brackets as markup.
+        "description": (
+            "An Apache Airflow provider for AWS Batch. Today it ships a local AWS Batch (the 'local' extra) "
+            "for tests and demos; the hooks, operators, trigger and sensors are on the roadmap."
+        ),
         "versions": [__version__],
+        "integrations": [
+            {
+                "integration-name": INTEGRATION_NAME,
+                "external-doc-url": "https://aws.amazon.com/batch/",
+                "tags": ["aws"],
+            }
+        ],
     }
