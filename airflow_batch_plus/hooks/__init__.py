@@ -1,0 +1,1 @@
+"""Hooks: the only modules that talk to AWS (Batch, and CloudWatch Logs for job output)."""

@@ -1,0 +1,385 @@
+"""BatchHook: every call this provider makes to the AWS Batch API.
+
+Frugal by construction: DescribeJobs takes up to 100 ids a call, stops go out as bulk CancelJobs /
+TerminateJobs of up to 50 ids, ListJobs pages are fetched only as they are read, and throttling or
+5xx answers are retried by botocore's own retry modes rather than loops of ours. Triggers call these
+same methods through `asyncio.to_thread`; there is no second, async copy.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
+from botocore.config import Config
+
+from airflow_batch_plus.jobs import (
+    DONE,
+    JobSnapshot,
+    JobStatus,
+    JobSummary,
+    StopAction,
+    StopOutcome,
+    StopPolicy,
+    decide_stop,
+    trim_reason,
+)
+from airflow_batch_plus.validation import validate_request, validate_submit_job
+
+if TYPE_CHECKING:
+    from mypy_boto3_batch.client import BatchClient
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+DESCRIBE_BATCH_SIZE = 100
+STOP_BATCH_SIZE = 50
+CONTENT_HASH_TAG = "airflow-batch-plus:content-hash"
+# Standard retries with client-side rate limiting: throttled callers slow down together instead of
+# hammering an account-wide limit of about 50 Batch calls a second.
+DEFAULT_RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
+
+
+class JobNotFoundError(LookupError):
+    """DescribeJobs did not return the job: a wrong id, or a job older than Batch keeps (about 7 days)."""
+
+
+@dataclass(frozen=True)
+class SubmittedJob:
+    job_id: str
+    job_name: str
+    job_arn: str
+
+
+@dataclass(frozen=True)
+class DescribeResult:
+    """What DescribeJobs said about the ids asked for: a snapshot for each found id, and the rest."""
+
+    jobs: dict[str, JobSnapshot] = field(default_factory=dict)
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StopResult:
+    """What stopping did to one job. `status` is the status it was seen in before the call, if known."""
+
+    job_id: str
+    outcome: StopOutcome
+    status: JobStatus | None = None
+    error: str | None = None
+
+
+def with_default_retries(config: Config | Mapping[str, Any] | None) -> Config:
+    """The caller's botocore config, with adaptive retries unless it chose its own retry settings."""
+    if config is None:
+        return DEFAULT_RETRY_CONFIG
+    given = Config(**config) if isinstance(config, Mapping) else config
+    return DEFAULT_RETRY_CONFIG.merge(given)
+
+
+def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]
+
+
+def content_hash(spec: Mapping[str, Any]) -> str:
+    """A stable hash of a job definition's content, whatever the order of its keys."""
+    canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class BatchHook(AwsBaseHook):
+    """Talks to AWS Batch through the amazon provider's `aws` connection (credentials, role, region, endpoint).
+
+    :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
+    :param region_name: overrides the connection's region.
+    :param config: a botocore Config or its keyword arguments; adaptive retries are added unless it sets its own.
+    """
+
+    def __init__(
+        self,
+        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
+        region_name: str | None = None,
+        *,
+        config: Config | Mapping[str, Any] | None = None,
+        **kwargs: Any,
+    ) -> None:
+        kwargs["client_type"] = "batch"
+        super().__init__(
+            aws_conn_id=aws_conn_id, region_name=region_name, config=with_default_retries(config), **kwargs
+        )
+
+    @property
+    def client(self) -> BatchClient:
+        return self.conn  # type: ignore[no-any-return]
+
+    # Submit
+
+    def submit_job(self, request: Mapping[str, Any]) -> SubmittedJob:
+        """SubmitJob, after checking the whole request against Batch's service model.
+
+        Environment values of the overrides are registered with Airflow's secrets masker before the
+        call, so neither our logs nor botocore's can print them in a task log.
+        """
+        validate_submit_job(request)
+        mask_override_environment(request)
+        response = self.client.submit_job(**request)
+        log.info("Submitted Batch job %s (%s)", response["jobId"], response["jobName"])
+        return SubmittedJob(job_id=response["jobId"], job_name=response["jobName"], job_arn=response["jobArn"])
+
+    # Describe
+
+    def describe_jobs(self, job_ids: Iterable[str]) -> DescribeResult:
+        """Snapshots of `job_ids`, 100 ids a DescribeJobs call; ids Batch does not return are listed in `missing`."""
+        wanted = list(dict.fromkeys(job_ids))
+        found: dict[str, JobSnapshot] = {}
+        for chunk in chunked(wanted, DESCRIBE_BATCH_SIZE):
+            for item in self.client.describe_jobs(jobs=list(chunk))["jobs"]:
+                snapshot = JobSnapshot.from_describe(item)
+                found[snapshot.job_id] = snapshot
+        missing = tuple(job_id for job_id in wanted if job_id not in found)
+        return DescribeResult(jobs={job_id: found[job_id] for job_id in wanted if job_id in found}, missing=missing)
+
+    def describe_job(self, job_id: str) -> JobSnapshot:
+        result = self.describe_jobs([job_id])
+        if job_id not in result.jobs:
+            raise JobNotFoundError(f"Batch has no job {job_id!r} (a wrong id, or a job older than Batch keeps)")
+        return result.jobs[job_id]
+
+    def describe_children(self, parent: JobSnapshot) -> DescribeResult:
+        """An array's children or a multi-node job's nodes, described by id (no ListJobs needed)."""
+        return self.describe_jobs(parent.child_job_ids())
+
+    # List
+
+    def list_jobs(
+        self,
+        *,
+        job_queue: str | None = None,
+        array_job_id: str | None = None,
+        multi_node_job_id: str | None = None,
+        status: JobStatus | str | None = None,
+        job_name: str | None = None,
+        job_definition: str | None = None,
+        created_before: datetime | int | None = None,
+        created_after: datetime | int | None = None,
+        page_size: int = 100,
+    ) -> Iterator[JobSummary]:
+        """Every job ListJobs returns, newest first, one page fetched at a time as the iterator is read.
+
+        Exactly one of `job_queue`, `array_job_id`, `multi_node_job_id`. Then a `status` (Batch's
+        default is RUNNING only) or at most one filter: `job_name` (case-insensitive; a trailing `*`
+        matches a prefix), `job_definition`, `created_before` or `created_after` (datetimes or epoch
+        ms). With a filter Batch returns every status and ignores `status`, so the two are refused together.
+        """
+        request = list_jobs_request(
+            job_queue=job_queue,
+            array_job_id=array_job_id,
+            multi_node_job_id=multi_node_job_id,
+            status=status,
+            job_name=job_name,
+            job_definition=job_definition,
+            created_before=created_before,
+            created_after=created_after,
+        )
+        paginator = self.client.get_paginator("list_jobs")
+        for page in paginator.paginate(**request, PaginationConfig={"PageSize": page_size}):
+            for item in page["jobSummaryList"]:
+                yield JobSummary.from_list_item(item)
+
+    # Stop
+
+    def stop_jobs(
+        self, jobs: Iterable[str | JobSnapshot], policy: StopPolicy | str, reason: str
+    ) -> dict[str, StopResult]:
+        """Apply `policy` to each job, in bulk CancelJobs / TerminateJobs calls of up to 50 ids.
+
+        Ids are described first (100 a call) so the result says what happened to each job; pass
+        snapshots to skip that. The reason is trimmed to Batch's 1,024 characters.
+        """
+        policy = StopPolicy.parse(policy)
+        reason = trim_reason(reason)
+        given = list(jobs)
+        job_ids = list(dict.fromkeys(job if isinstance(job, str) else job.job_id for job in given))
+        statuses: dict[str, JobStatus | None] = {
+            job.job_id: job.status for job in given if isinstance(job, JobSnapshot)
+        }
+        missing: set[str] = set()
+        to_describe = [job_id for job_id in job_ids if job_id not in statuses]
+        if to_describe and policy is not StopPolicy.KEEP:
+            described = self.describe_jobs(to_describe)
+            statuses.update({job_id: snapshot.status for job_id, snapshot in described.jobs.items()})
+            missing.update(described.missing)
+        results: dict[str, StopResult] = {}
+        to_send: dict[StopAction, list[str]] = {StopAction.CANCEL: [], StopAction.TERMINATE: []}
+        for job_id in job_ids:
+            status = statuses.get(job_id)
+            action = decide_stop(policy, status)
+            if job_id in missing:
+                results[job_id] = StopResult(job_id, StopOutcome.NOT_FOUND)
+            elif action is StopAction.NONE:
+                results[job_id] = StopResult(job_id, _outcome_without_call(policy, status), status)
+            else:
+                to_send[action].append(job_id)
+        for action, ids in to_send.items():
+            results.update(self._send_stop(action, ids, reason, statuses))
+        return {job_id: results[job_id] for job_id in job_ids}
+
+    def stop_job(self, job: str | JobSnapshot, policy: StopPolicy | str, reason: str) -> StopResult:
+        job_id = job if isinstance(job, str) else job.job_id
+        return self.stop_jobs([job], policy, reason)[job_id]
+
+    def _send_stop(
+        self, action: StopAction, job_ids: list[str], reason: str, statuses: Mapping[str, JobStatus | None]
+    ) -> dict[str, StopResult]:
+        call = self.client.cancel_jobs if action is StopAction.CANCEL else self.client.terminate_jobs
+        requested = StopOutcome.CANCEL_REQUESTED if action is StopAction.CANCEL else StopOutcome.TERMINATE_REQUESTED
+        results: dict[str, StopResult] = {}
+        for chunk in chunked(job_ids, STOP_BATCH_SIZE):
+            response = call(jobs=list(chunk), reason=reason)
+            for job_id in response.get("successful", []):
+                results[job_id] = StopResult(job_id, requested, statuses.get(job_id))
+            for error in response.get("errors", []):
+                job_id = error.get("job", "")
+                message = f"{error.get('code', 'Error')}: {error.get('message', '')}".strip(": ")
+                results[job_id] = StopResult(job_id, StopOutcome.FAILED, statuses.get(job_id), message)
+            for job_id in chunk:
+                results.setdefault(job_id, StopResult(job_id, requested, statuses.get(job_id)))
+        if job_ids:
+            log.info("%s %d Batch job(s): %s", action.value.capitalize(), len(job_ids), reason)
+        return results
+
+    # Job definitions
+
+    def resolve_job_definition(self, reference: str) -> str:
+        """The ARN of the exact revision `reference` names: an ARN, `name:revision`, or a bare name
+        (its latest ACTIVE revision). Pinning a revision makes a retry run what the first try ran.
+        """
+        if ":" in reference:  # an ARN or name:revision names one revision
+            found = self.client.describe_job_definitions(jobDefinitions=[reference])["jobDefinitions"]
+        else:
+            found = self._active_revisions(reference)
+        if not found:
+            raise LookupError(
+                f"jobDefinition={reference!r}: no such job definition (or no ACTIVE revision) in this "
+                "account and region; register it first, or check the name"
+            )
+        return str(max(found, key=lambda definition: definition["revision"])["jobDefinitionArn"])
+
+    def ensure_job_definition(self, name: str, spec: Mapping[str, Any]) -> str:
+        """The ARN of a revision of `name` with exactly `spec`, registering one only if none has it.
+
+        The content hash is kept in a tag, so a DAG that declares its job definition inline registers
+        a new revision when the declaration changes, not on every run.
+        """
+        request = {**spec, "jobDefinitionName": name}
+        validate_request("RegisterJobDefinition", request)
+        digest = content_hash({key: value for key, value in request.items() if key != "tags"})
+        latest = max(self._active_revisions(name), key=lambda definition: definition["revision"], default=None)
+        if latest is not None and (latest.get("tags") or {}).get(CONTENT_HASH_TAG) == digest:
+            return str(latest["jobDefinitionArn"])
+        tags = {**dict(spec.get("tags") or {}), CONTENT_HASH_TAG: digest}
+        response = self.client.register_job_definition(**{**request, "tags": tags})
+        log.info("Registered job definition %s revision %s", name, response["revision"])
+        return response["jobDefinitionArn"]
+
+    def _active_revisions(self, name: str) -> list[Any]:
+        paginator = self.client.get_paginator("describe_job_definitions")
+        pages = paginator.paginate(jobDefinitionName=name, status="ACTIVE")
+        return [definition for page in pages for definition in page["jobDefinitions"]]
+
+
+def list_jobs_request(
+    *,
+    job_queue: str | None = None,
+    array_job_id: str | None = None,
+    multi_node_job_id: str | None = None,
+    status: JobStatus | str | None = None,
+    job_name: str | None = None,
+    job_definition: str | None = None,
+    created_before: datetime | int | None = None,
+    created_after: datetime | int | None = None,
+) -> dict[str, Any]:
+    """The ListJobs request for these arguments, refused with a clear error if Batch would refuse it."""
+    scopes = {"job_queue": job_queue, "array_job_id": array_job_id, "multi_node_job_id": multi_node_job_id}
+    given_scopes = [name for name, value in scopes.items() if value]
+    if len(given_scopes) != 1:
+        raise ValueError(
+            f"ListJobs needs exactly one of job_queue, array_job_id, multi_node_job_id; got {given_scopes or 'none'}"
+        )
+    filters = {
+        "job_name": ("JOB_NAME", job_name),
+        "job_definition": ("JOB_DEFINITION", job_definition),
+        "created_before": ("BEFORE_CREATED_AT", created_before),
+        "created_after": ("AFTER_CREATED_AT", created_after),
+    }
+    given_filters = {name: value for name, value in filters.items() if value[1] not in (None, "")}
+    if len(given_filters) > 1:
+        raise ValueError(f"ListJobs takes one filter at a time; got {', '.join(given_filters)}: keep one")
+    if given_filters and status is not None:
+        (filter_name,) = given_filters
+        raise ValueError(
+            f"status and {filter_name} cannot be combined: with a filter Batch ignores jobStatus and returns "
+            "every status; drop one"
+        )
+    request: dict[str, Any] = {
+        {"job_queue": "jobQueue", "array_job_id": "arrayJobId", "multi_node_job_id": "multiNodeJobId"}[
+            given_scopes[0]
+        ]: scopes[given_scopes[0]]
+    }
+    if status is not None:
+        try:
+            request["jobStatus"] = JobStatus(str(status).upper()).value
+        except ValueError:
+            choices = ", ".join(member.value for member in JobStatus)
+            raise ValueError(f"status={status!r} is not a Batch job status: use one of {choices}") from None
+    for batch_name, value in given_filters.values():
+        text = str(int(value.timestamp() * 1000)) if isinstance(value, datetime) else str(value)
+        request["filters"] = [{"name": batch_name, "values": [text]}]
+    validate_request("ListJobs", request)
+    return request
+
+
+def mask_override_environment(request: Mapping[str, Any]) -> None:
+    """Register every environment value of a SubmitJob request's overrides with Airflow's secrets masker."""
+    from airflow.sdk.log import mask_secret
+
+    for value in override_environment_values(request):
+        mask_secret(value)
+
+
+def override_environment_values(request: Mapping[str, Any]) -> list[str]:
+    """The environment values a SubmitJob request overrides, wherever they sit (container, node, ECS, EKS)."""
+    values: list[str] = []
+
+    def collect(environment: Any) -> None:
+        for variable in environment or ():
+            if isinstance(variable, Mapping) and variable.get("value"):
+                values.append(str(variable["value"]))
+
+    collect((request.get("containerOverrides") or {}).get("environment"))
+    for node in (request.get("nodeOverrides") or {}).get("nodePropertyOverrides") or ():
+        collect((node.get("containerOverrides") or {}).get("environment"))
+        for task in (node.get("ecsPropertiesOverride") or {}).get("taskProperties") or ():
+            for container in task.get("containers") or ():
+                collect(container.get("environment"))
+    for task in (request.get("ecsPropertiesOverride") or {}).get("taskProperties") or ():
+        for container in task.get("containers") or ():
+            collect(container.get("environment"))
+    for container in (request.get("eksPropertiesOverride") or {}).get("podProperties", {}).get("containers") or ():
+        collect(container.get("env"))
+    return values
+
+
+def _outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:
+    if status in DONE:
+        return StopOutcome.ALREADY_DONE
+    if policy is StopPolicy.KEEP:
+        return StopOutcome.KEPT
+    return StopOutcome.LEFT_RUNNING

@@ -1,0 +1,416 @@
+"""The job model: what a Batch job is, what state it is in, and what stopping it means.
+
+Pure and without I/O, so hooks, triggers, operators and tests all read one definition of a job.
+A `JobSnapshot` is parsed once from one DescribeJobs item; everything downstream (waiting, logs, the
+stop decision, XCom) reads the snapshot, never the raw dictionary.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+DEFAULT_LOG_GROUP = "/aws/batch/job"
+MAX_REASON_LENGTH = 1024
+MAX_JOB_NAME_LENGTH = 128
+_JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
+_NOT_IN_JOB_NAME = re.compile(r"[^A-Za-z0-9_-]+")
+
+
+class JobStatus(StrEnum):
+    """A Batch job's status, in the order a job walks through them."""
+
+    SUBMITTED = "SUBMITTED"
+    PENDING = "PENDING"
+    RUNNABLE = "RUNNABLE"
+    STARTING = "STARTING"
+    RUNNING = "RUNNING"
+    SUCCEEDED = "SUCCEEDED"
+    FAILED = "FAILED"
+
+    @property
+    def has_started(self) -> bool:
+        """STARTING or RUNNING: CancelJob no longer has any effect, only TerminateJob stops it."""
+        return self in STARTED
+
+    @property
+    def is_done(self) -> bool:
+        return self in DONE
+
+
+PRE_START: frozenset[JobStatus] = frozenset({JobStatus.SUBMITTED, JobStatus.PENDING, JobStatus.RUNNABLE})
+STARTED: frozenset[JobStatus] = frozenset({JobStatus.STARTING, JobStatus.RUNNING})
+DONE: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
+LIVE: frozenset[JobStatus] = PRE_START | STARTED
+
+
+class StopPolicy(StrEnum):
+    """What to do with a live job when the task that owns it ends early.
+
+    `terminate` stops it whatever its state; `cancel` stops it only if it has not started and lets a
+    running one finish (the budget kill switch); `keep` leaves it alone.
+    """
+
+    TERMINATE = "terminate"
+    CANCEL = "cancel"
+    KEEP = "keep"
+
+    @classmethod
+    def parse(cls, value: str | StopPolicy, field_name: str = "stop_policy") -> StopPolicy:
+        try:
+            return cls(str(value).lower())
+        except ValueError:
+            choices = ", ".join(repr(policy.value) for policy in cls)
+            raise ValueError(f"{field_name}={value!r} is not a stop policy: use one of {choices}") from None
+
+
+class StopAction(StrEnum):
+    """The call a stop decision makes: CancelJob(s), TerminateJob(s), or none."""
+
+    CANCEL = "cancel"
+    TERMINATE = "terminate"
+    NONE = "none"
+
+
+class StopOutcome(StrEnum):
+    """What stopping did to one job, as reported back to the caller."""
+
+    CANCEL_REQUESTED = "cancel_requested"
+    TERMINATE_REQUESTED = "terminate_requested"
+    ALREADY_DONE = "already_done"
+    KEPT = "kept"
+    LEFT_RUNNING = "left_running"
+    NOT_FOUND = "not_found"
+    FAILED = "failed"
+
+
+def decide_stop(policy: StopPolicy, status: JobStatus | None) -> StopAction:
+    """The call that applies `policy` to a job in `status` (None: not known, e.g. not described).
+
+    `terminate` always uses TerminateJob, which cancels a job that has not started: unlike CancelJob it
+    cannot be outrun by a job that starts between our look at it and the call.
+    """
+    if policy is StopPolicy.KEEP or (status is not None and status.is_done):
+        return StopAction.NONE
+    if policy is StopPolicy.TERMINATE:
+        return StopAction.TERMINATE
+    if status is not None and status.has_started:
+        return StopAction.NONE
+    return StopAction.CANCEL
+
+
+def trim_reason(reason: str) -> str:
+    """A stop reason that fits AWS's 1,024 characters (a longer one is a ClientException)."""
+    if len(reason) <= MAX_REASON_LENGTH:
+        return reason
+    marker = " [...]"
+    return reason[: MAX_REASON_LENGTH - len(marker)] + marker
+
+
+def check_job_name(name: str, field_name: str = "jobName") -> str:
+    """Return `name` if Batch accepts it as a job name, else raise ValueError saying how to fix it."""
+    if not isinstance(name, str) or not _JOB_NAME.fullmatch(name):
+        raise ValueError(
+            f"{field_name}={name!r} is not a valid Batch job name: use 1 to {MAX_JOB_NAME_LENGTH} letters, "
+            "digits, '-' or '_', starting with a letter or digit (make_job_name() builds one from any text)"
+        )
+    return name
+
+
+def make_job_name(*parts: object) -> str:
+    """A valid, deterministic job name from any parts, e.g. (dag_id, task_id, run_id, map_index).
+
+    The same parts always give the same name, and different parts (even ones that read alike once
+    cleaned, or differ only in case) give different names: a short hash of the exact parts ends the
+    name. That is what lets a retry find its own job again with ListJobs' JOB_NAME filter.
+    """
+    if not parts:
+        raise ValueError("make_job_name() needs at least one part")
+    raw = json.dumps([str(part) for part in parts], ensure_ascii=False)
+    digest = hashlib.sha256(raw.encode()).hexdigest()[:10]
+    readable = "-".join(_NOT_IN_JOB_NAME.sub("_", str(part)).strip("_-") for part in parts)
+    readable = readable.lstrip("_-")[: MAX_JOB_NAME_LENGTH - len(digest) - 1].rstrip("_-")
+    return f"{readable}-{digest}" if readable else digest
+
+
+@dataclass(frozen=True)
+class LogStream:
+    """One CloudWatch log stream of a job. `label` says whose it is (attempt, node, container, child)."""
+
+    group: str
+    name: str
+    label: str = field(default="", compare=False)
+
+    @property
+    def key(self) -> str:
+        """One string for the stream, used as a cursor's key (log group names cannot contain '|')."""
+        return f"{self.group}|{self.name}"
+
+    def to_dict(self) -> dict[str, str]:
+        return {"group": self.group, "name": self.name, "label": self.label}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LogStream:
+        return cls(group=data["group"], name=data["name"], label=data.get("label", ""))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """One attempt of a job: when it ran, how it ended, and its log streams."""
+
+    started_at: int | None = None
+    stopped_at: int | None = None
+    exit_code: int | None = None
+    reason: str | None = None
+    status_reason: str | None = None
+    log_streams: tuple[LogStream, ...] = ()
+
+
+@dataclass(frozen=True)
+class JobSnapshot:
+    """One job as one DescribeJobs item said it was; times are epoch milliseconds."""
+
+    job_id: str
+    job_name: str
+    status: JobStatus
+    job_arn: str = ""
+    job_queue: str = ""
+    job_definition: str = ""
+    status_reason: str | None = None
+    exit_code: int | None = None
+    container_reason: str | None = None
+    created_at: int | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    attempts: tuple[Attempt, ...] = ()
+    array_size: int | None = None
+    array_index: int | None = None
+    status_summary: Mapping[str, int] = field(default_factory=dict)
+    num_nodes: int | None = None
+    node_index: int | None = None
+    is_main_node: bool | None = None
+    tags: Mapping[str, str] = field(default_factory=dict)
+    log_streams: tuple[LogStream, ...] = ()
+
+    @property
+    def is_done(self) -> bool:
+        return self.status.is_done
+
+    @property
+    def has_started(self) -> bool:
+        return self.status.has_started
+
+    @property
+    def is_array_parent(self) -> bool:
+        return self.array_size is not None
+
+    @property
+    def is_multi_node_parent(self) -> bool:
+        return self.num_nodes is not None and self.node_index is None
+
+    def child_job_ids(self) -> list[str]:
+        """The ids of an array's children (`<id>:<i>`) or a multi-node job's nodes (`<id>#<n>`)."""
+        if self.array_size is not None:
+            return [f"{self.job_id}:{index}" for index in range(self.array_size)]
+        if self.is_multi_node_parent and self.num_nodes is not None:
+            return [f"{self.job_id}#{node}" for node in range(self.num_nodes)]
+        return []
+
+    @classmethod
+    def from_describe(cls, item: Mapping[str, Any]) -> JobSnapshot:
+        """Parse one item of DescribeJobs' `jobs`."""
+        container = item.get("container") or {}
+        array = item.get("arrayProperties") or {}
+        nodes = item.get("nodeProperties") or {}
+        node = item.get("nodeDetails") or {}
+        attempts = tuple(_parse_attempt(attempt, item) for attempt in item.get("attempts") or ())
+        return cls(
+            job_id=item["jobId"],
+            job_name=item.get("jobName", ""),
+            status=JobStatus(item["status"]),
+            job_arn=item.get("jobArn", ""),
+            job_queue=item.get("jobQueue", ""),
+            job_definition=item.get("jobDefinition", ""),
+            status_reason=item.get("statusReason"),
+            exit_code=container.get("exitCode", attempts[-1].exit_code if attempts else None),
+            container_reason=container.get("reason", attempts[-1].reason if attempts else None),
+            created_at=item.get("createdAt"),
+            started_at=item.get("startedAt"),
+            stopped_at=item.get("stoppedAt"),
+            attempts=attempts,
+            array_size=array.get("size"),
+            array_index=array.get("index"),
+            status_summary=dict(array.get("statusSummary") or {}),
+            num_nodes=nodes.get("numNodes"),
+            node_index=node.get("nodeIndex"),
+            is_main_node=node.get("isMainNode"),
+            tags=dict(item.get("tags") or {}),
+            log_streams=_discover_log_streams(item, attempts),
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dictionary (what goes to XCom and into trigger events)."""
+        return {
+            "job_id": self.job_id,
+            "job_name": self.job_name,
+            "status": self.status.value,
+            "job_arn": self.job_arn,
+            "job_queue": self.job_queue,
+            "job_definition": self.job_definition,
+            "status_reason": self.status_reason,
+            "exit_code": self.exit_code,
+            "container_reason": self.container_reason,
+            "created_at": self.created_at,
+            "started_at": self.started_at,
+            "stopped_at": self.stopped_at,
+            "attempts": [
+                {
+                    "started_at": attempt.started_at,
+                    "stopped_at": attempt.stopped_at,
+                    "exit_code": attempt.exit_code,
+                    "reason": attempt.reason,
+                    "status_reason": attempt.status_reason,
+                    "log_streams": [stream.to_dict() for stream in attempt.log_streams],
+                }
+                for attempt in self.attempts
+            ],
+            "array_size": self.array_size,
+            "array_index": self.array_index,
+            "status_summary": dict(self.status_summary),
+            "num_nodes": self.num_nodes,
+            "node_index": self.node_index,
+            "is_main_node": self.is_main_node,
+            "tags": dict(self.tags),
+            "log_streams": [stream.to_dict() for stream in self.log_streams],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> JobSnapshot:
+        """The inverse of `to_dict`."""
+        values = dict(data)
+        values["status"] = JobStatus(values["status"])
+        values["attempts"] = tuple(
+            Attempt(**{**attempt, "log_streams": tuple(LogStream.from_dict(s) for s in attempt["log_streams"])})
+            for attempt in values.get("attempts", ())
+        )
+        values["log_streams"] = tuple(LogStream.from_dict(stream) for stream in values.get("log_streams", ()))
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class JobSummary:
+    """One item of ListJobs' `jobSummaryList`: enough to pick jobs, not to follow them."""
+
+    job_id: str
+    job_name: str
+    status: JobStatus
+    job_arn: str = ""
+    job_definition: str = ""
+    created_at: int | None = None
+    started_at: int | None = None
+    stopped_at: int | None = None
+    status_reason: str | None = None
+    exit_code: int | None = None
+    array_size: int | None = None
+    array_index: int | None = None
+
+    @classmethod
+    def from_list_item(cls, item: Mapping[str, Any]) -> JobSummary:
+        array = item.get("arrayProperties") or {}
+        return cls(
+            job_id=item["jobId"],
+            job_name=item.get("jobName", ""),
+            status=JobStatus(item["status"]),
+            job_arn=item.get("jobArn", ""),
+            job_definition=item.get("jobDefinition", ""),
+            created_at=item.get("createdAt"),
+            started_at=item.get("startedAt"),
+            stopped_at=item.get("stoppedAt"),
+            status_reason=item.get("statusReason"),
+            exit_code=(item.get("container") or {}).get("exitCode"),
+            array_size=array.get("size"),
+            array_index=array.get("index"),
+        )
+
+
+def log_group_of(log_configuration: Mapping[str, Any] | None) -> str:
+    """The CloudWatch log group a container writes to: its awslogs group, else Batch's default."""
+    if log_configuration and log_configuration.get("logDriver", "awslogs") == "awslogs":
+        group = (log_configuration.get("options") or {}).get("awslogs-group")
+        if group:
+            return str(group)
+    return DEFAULT_LOG_GROUP
+
+
+def _parse_attempt(attempt: Mapping[str, Any], job: Mapping[str, Any]) -> Attempt:
+    container = attempt.get("container") or {}
+    streams: list[LogStream] = []
+    group = log_group_of((job.get("container") or {}).get("logConfiguration"))
+    if container.get("logStreamName"):
+        streams.append(LogStream(group, container["logStreamName"]))
+    groups = _ecs_container_groups(job)
+    for task in attempt.get("taskProperties") or ():
+        for task_container in task.get("containers") or ():
+            if task_container.get("logStreamName"):
+                name = task_container.get("name", "")
+                streams.append(LogStream(groups.get(name, DEFAULT_LOG_GROUP), task_container["logStreamName"]))
+    return Attempt(
+        started_at=attempt.get("startedAt"),
+        stopped_at=attempt.get("stoppedAt"),
+        exit_code=container.get("exitCode"),
+        reason=container.get("reason"),
+        status_reason=attempt.get("statusReason"),
+        log_streams=tuple(streams),
+    )
+
+
+def _ecs_container_groups(job: Mapping[str, Any]) -> dict[str, str]:
+    groups: dict[str, str] = {}
+    for task in (job.get("ecsProperties") or {}).get("taskProperties") or ():
+        for container in task.get("containers") or ():
+            groups[container.get("name", "")] = log_group_of(container.get("logConfiguration"))
+    return groups
+
+
+def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) -> tuple[LogStream, ...]:
+    """Every stream the item names, oldest attempt first, each once, labelled for a reader.
+
+    Streams are taken from DescribeJobs, never built from ids: on AWS they end in the ECS task id.
+    The current attempt's stream appears on `container` before it shows in `attempts`.
+    """
+    labelled: dict[str, LogStream] = {}
+    prefix = _owner_label(item)
+
+    def add(stream: LogStream, label: str) -> None:
+        if stream.key not in labelled:
+            labelled[stream.key] = LogStream(stream.group, stream.name, " ".join(filter(None, [prefix, label])))
+
+    attempts = list(attempts)
+    for number, attempt in enumerate(attempts, start=1):
+        for stream in attempt.log_streams:
+            add(stream, f"attempt {number}" if len(attempts) > 1 else "")
+    container = item.get("container") or {}
+    if container.get("logStreamName"):
+        current = f"attempt {len(attempts) + 1}" if attempts else ""
+        add(LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"]), current)
+    for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
+        for ecs_container in task.get("containers") or ():
+            if ecs_container.get("logStreamName"):
+                group = log_group_of(ecs_container.get("logConfiguration"))
+                add(LogStream(group, ecs_container["logStreamName"]), ecs_container.get("name", ""))
+    return tuple(labelled.values())
+
+
+def _owner_label(item: Mapping[str, Any]) -> str:
+    array = item.get("arrayProperties") or {}
+    if array.get("index") is not None:
+        return f"[{array['index']}]"
+    node = item.get("nodeDetails") or {}
+    if node.get("nodeIndex") is not None:
+        return f"[node {node['nodeIndex']}]"
+    return ""

@@ -1,0 +1,141 @@
+"""Checks of Batch requests before anything is sent, against botocore's own service model.
+
+botocore validates a request too, but only when it is sent, one request at a time, and its messages
+print the offending value (an environment variable's secret value included). These checks run at DAG
+parse time or before the first call, report every problem at once, name each field by its path and
+say how to fix it, and never print a value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from airflow_batch_plus.jobs import check_job_name
+
+MIN_ARRAY_SIZE = 2
+MAX_ARRAY_SIZE = 10_000
+MAX_DEPENDENCIES = 20
+MIN_ATTEMPT_DURATION_SECONDS = 60
+
+
+class BatchRequestError(ValueError):
+    """A request Batch would refuse. `problems` lists each one as `field: what is wrong, and the fix`."""
+
+    def __init__(self, operation: str, problems: list[str]):
+        self.operation = operation
+        self.problems = problems
+        lines = "\n".join(f"  - {problem}" for problem in problems)
+        super().__init__(f"{operation} request is invalid; nothing was sent:\n{lines}")
+
+
+@cache
+def _service_model() -> Any:
+    import botocore.session
+
+    return botocore.session.get_session().get_service_model("batch")
+
+
+def validate_request(operation: str, params: Mapping[str, Any]) -> None:
+    """Raise BatchRequestError unless `params` fits `operation`'s input shape in botocore's model."""
+    problems = _shape_problems(operation, params)
+    if problems:
+        raise BatchRequestError(operation, problems)
+
+
+def validate_submit_job(params: Mapping[str, Any]) -> None:
+    """Everything SubmitJob would refuse that can be known before sending it.
+
+    The service model gives field names and types; the rules below are the ones AWS documents but
+    the model cannot express (name characters, array sizes, deprecated overrides, limits).
+    """
+    problems = _shape_problems("SubmitJob", params)
+    problems += _submit_job_rules(params)
+    if problems:
+        raise BatchRequestError("SubmitJob", problems)
+
+
+def _shape_problems(operation: str, params: Mapping[str, Any]) -> list[str]:
+    from botocore.validate import ParamValidator
+
+    shape = _service_model().operation_model(operation).input_shape
+    report = ParamValidator().validate(dict(params), shape)
+    # `_errors` holds (kind, field path, details); botocore's own report would print the values.
+    return [_describe(kind, path, details) for kind, path, details in report._errors]
+
+
+def _describe(kind: str, path: str, details: Mapping[str, Any]) -> str:
+    where = path.lstrip(".") or "the request"
+    if kind == "missing required field":
+        field = f"{where}.{details['required_name']}" if path else details["required_name"]
+        return f"{field}: required, and missing"
+    if kind == "unknown field":
+        valid = ", ".join(details["valid_names"])
+        field = f"{where}.{details['unknown_param']}" if path else details["unknown_param"]
+        return f"{field}: not a field here; use one of: {valid}"
+    if kind == "invalid type":
+        valid = " or ".join(_type_name(name) for name in details["valid_types"])
+        return f"{where}: expected {valid}, got {type(details['param']).__name__}"
+    if kind == "invalid range":
+        return f"{where}: must be at least {details['min_allowed']}"
+    if kind == "invalid length":
+        return f"{where}: must have at least {details['min_allowed']} item(s) or character(s)"
+    if kind in ("more than one input", "empty input"):
+        return f"{where}: set exactly one of {', '.join(details['members'])}"
+    return f"{where}: {kind}"
+
+
+def _type_name(python_type: str) -> str:
+    return {"str": "a string", "int": "an integer", "dict": "a mapping", "list": "a list", "tuple": "a list"}.get(
+        python_type.removeprefix("<class '").removesuffix("'>"), python_type
+    )
+
+
+def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
+    problems: list[str] = []
+    name = params.get("jobName")
+    if isinstance(name, str):
+        try:
+            check_job_name(name)
+        except ValueError as error:
+            problems.append(str(error))
+    overrides = params.get("containerOverrides")
+    if isinstance(overrides, Mapping):
+        for deprecated, resource in (("vcpus", "VCPU"), ("memory", "MEMORY")):
+            if deprecated in overrides:
+                problems.append(
+                    f"containerOverrides.{deprecated}: deprecated and ignored by Batch; use "
+                    f"containerOverrides.resourceRequirements=[{{'type': '{resource}', 'value': '...'}}]"
+                )
+        for index, variable in enumerate(overrides.get("environment") or ()):
+            variable_name = variable.get("name") if isinstance(variable, Mapping) else None
+            if isinstance(variable_name, str) and variable_name.startswith("AWS_BATCH"):
+                problems.append(
+                    f"containerOverrides.environment[{index}].name: names starting with AWS_BATCH are "
+                    "reserved by Batch; choose another name"
+                )
+    size = (
+        (params.get("arrayProperties") or {}).get("size")
+        if isinstance(params.get("arrayProperties"), Mapping)
+        else None
+    )
+    if isinstance(size, int) and not MIN_ARRAY_SIZE <= size <= MAX_ARRAY_SIZE:
+        problems.append(
+            f"arrayProperties.size: must be from {MIN_ARRAY_SIZE} to {MAX_ARRAY_SIZE}, got {size}; "
+            "submit a single job without arrayProperties for one"
+        )
+    depends_on = params.get("dependsOn")
+    if isinstance(depends_on, list | tuple) and len(depends_on) > MAX_DEPENDENCIES:
+        problems.append(f"dependsOn: at most {MAX_DEPENDENCIES} jobs, got {len(depends_on)}")
+    timeout = params.get("timeout")
+    duration = timeout.get("attemptDurationSeconds") if isinstance(timeout, Mapping) else None
+    if isinstance(duration, int) and duration < MIN_ATTEMPT_DURATION_SECONDS:
+        problems.append(
+            f"timeout.attemptDurationSeconds: must be at least {MIN_ATTEMPT_DURATION_SECONDS}, got {duration}"
+        )
+    retry = params.get("retryStrategy")
+    attempts = retry.get("attempts") if isinstance(retry, Mapping) else None
+    if isinstance(attempts, int) and not 1 <= attempts <= 10:
+        problems.append(f"retryStrategy.attempts: must be from 1 to 10, got {attempts}")
+    return problems
