@@ -29,6 +29,7 @@ JOB_ACTIONS = (
     "canceljobs",
     "terminatejobs",
     "updatecomputeenvironment",
+    "describejobdefinitions",
 )
 SCALING_FIELDS = ("minvCpus", "maxvCpus", "desiredvCpus")
 # Bulk stops that AWS has and moto does not route yet.
@@ -154,6 +155,25 @@ def _updatecomputeenvironment(self: BatchResponse) -> str:
     return answer
 
 
+def _describejobdefinitions(self: BatchResponse) -> str:
+    """moto matches `jobDefinitions` entries by ARN or bare name only; AWS also takes `name:revision`."""
+    body = _body(self)
+    entries = body.get("jobDefinitions")
+    if not entries:
+        return registry.original("describejobdefinitions")(self)
+    backend = batch_backends[self.current_account][self.region]
+    found = []
+    for entry in entries:
+        if ":" in entry and not entry.startswith("arn:"):
+            found += [definition] if (definition := backend.get_job_definition(entry)) is not None else []
+        else:
+            found += backend.get_job_definitions(entry)
+    status = body.get("status")
+    return json.dumps(
+        {"jobDefinitions": [definition.describe() for definition in found if status in (None, definition.status)]}
+    )
+
+
 _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
     "submitjob": _submitjob,
     "describejobs": _describejobs,
@@ -163,4 +183,5 @@ _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
     "canceljobs": _canceljobs,
     "terminatejobs": _terminatejobs,
     "updatecomputeenvironment": _updatecomputeenvironment,
+    "describejobdefinitions": _describejobdefinitions,
 }
