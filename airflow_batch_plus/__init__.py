@@ -30,8 +30,8 @@ def get_provider_info() -> dict[str, Any]:
         "name": "AWS Batch Plus",
         # Plain words: `airflow providers list` strips RST punctuation and renders square brackets as markup.
         "description": (
-            "An Apache Airflow provider for AWS Batch. Today it ships a local AWS Batch (the 'local' extra) "
-            "for tests and demos; the hooks, operators, trigger and sensors are on the roadmap."
+            "An Apache Airflow provider for AWS Batch: hooks for Batch and its CloudWatch logs, and a local "
+            "AWS Batch (the 'local' extra) for tests and demos. Operators, trigger and sensors are on the roadmap."
         ),
         "versions": [__version__],
         "integrations": [
@@ -39,6 +39,12 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION_NAME,
                 "external-doc-url": "https://aws.amazon.com/batch/",
                 "tags": ["aws"],
+            }
+        ],
+        "hooks": [
+            {
+                "integration-name": INTEGRATION_NAME,
+                "python-modules": ["airflow_batch_plus.hooks.batch", "airflow_batch_plus.hooks.logs"],
             }
         ],
     }

@@ -88,3 +88,19 @@ def test_airflow_providers_list_shows_it(tmp_path: Path) -> None:
     listed = json.loads(result.stdout[result.stdout.index("[") :])  # anything printed before the JSON is noise
     providers = {item["package_name"]: item for item in listed}
     assert providers[DISTRIBUTION]["version"] == airflow_batch_plus.__version__
+
+
+def test_every_module_it_lists_imports() -> None:
+    """Airflow imports each listed module; a typo would surface only in a deployment's logs."""
+    import importlib
+
+    info = get_provider_info()
+    modules = [
+        module
+        for section in ("hooks", "operators", "sensors", "triggers")
+        for entry in info.get(section, ())
+        for module in entry["python-modules"]
+    ]
+    assert "airflow_batch_plus.hooks.batch" in modules
+    for module in modules:
+        importlib.import_module(module)
