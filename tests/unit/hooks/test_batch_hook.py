@@ -384,3 +384,24 @@ def test_retries_end_in_a_clear_error_and_the_callers_retry_settings_win(
     with pytest.raises(ClientError, match=r"\(ServerException\) when calling the DescribeJobs operation \(reached max"):
         hook.describe_jobs(["whatever"])
     assert len(sent) == 3, "the caller's two retries, not our default of ten"
+
+
+# One code path: triggers call these same methods through asyncio.to_thread.
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_the_hook_serves_concurrent_callers_from_asyncio_to_thread(
+    batch_hook: BatchHook, local_batch: LocalBatch, calls: CallCounter
+) -> None:
+    import asyncio
+
+    job_ids = hold_jobs(local_batch, 30)
+
+    async def describe_all() -> list[JobSnapshot]:
+        results = await asyncio.gather(*(asyncio.to_thread(batch_hook.describe_job, job_id) for job_id in job_ids))
+        return list(results)
+
+    snapshots = asyncio.run(describe_all())
+
+    assert [snapshot.job_id for snapshot in snapshots] == job_ids
+    assert calls["DescribeJobs"] == 30
