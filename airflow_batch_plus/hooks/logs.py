@@ -120,6 +120,20 @@ class LogCursor:
     def from_json(cls, text: str) -> LogCursor:
         return cls.from_dict(json.loads(text))
 
+    @classmethod
+    def union(cls, cursors: Iterable[LogCursor]) -> LogCursor:
+        """One cursor over the streams of many, for one read on behalf of several readers.
+
+        The positions are shared, not copied (the union is for reading only); a stream in two cursors
+        keeps the first one's position, so give it cursors over distinct streams.
+        """
+        cursors = list(cursors)
+        union = cls(overlap_ms=max((cursor.overlap_ms for cursor in cursors), default=DEFAULT_OVERLAP_MS))
+        for cursor in cursors:
+            for key, position in cursor._positions.items():
+                union._positions.setdefault(key, position)
+        return union
+
 
 class BatchLogsHook(AwsBaseHook):
     """Reads jobs' CloudWatch log streams through the amazon provider's `aws` connection.
@@ -179,6 +193,23 @@ class BatchLogsHook(AwsBaseHook):
             emit(line)
             cursor.mark(line)
         return len(lines)
+
+    def tail(self, streams: Sequence[LogStream], count: int, max_streams: int = 5) -> list[LogLine]:
+        """The last `count` lines of the last `max_streams` streams, oldest first: for a failure message."""
+        lines: list[LogLine] = []
+        for stream in list(streams)[-max_streams:]:
+            try:
+                response = self.client.get_log_events(
+                    logGroupName=stream.group, logStreamName=stream.name, startFromHead=False, limit=count
+                )
+            except ClientError as error:
+                if error.response.get("Error", {}).get("Code") != "ResourceNotFoundException":
+                    raise
+                continue
+            for event in response.get("events", []):
+                lines.append(LogLine(stream, int(event.get("timestamp", 0)), event.get("message", ""), ""))
+        lines.sort(key=lambda line: line.timestamp)
+        return lines[-count:]
 
     def _read_group(self, group: str, streams: Sequence[LogStream], cursor: LogCursor) -> list[LogLine]:
         by_name = {stream.name: stream for stream in streams}

@@ -1,0 +1,1 @@
+"""Operators: submit a Batch job and follow it; stop many jobs at once."""

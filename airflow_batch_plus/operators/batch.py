@@ -1,0 +1,527 @@
+"""BatchSubmitJobOperator and BatchStopJobsOperator: what DAG authors put in their DAGs.
+
+The submit operator submits a job (or follows the live job an earlier try submitted), waits for it
+in the triggerer (or in the worker), logs its lines as they arrive, and stops it per its stop policy
+on every way the task can end. Heavy imports (boto3, the hooks) wait until a task runs, so parsing
+a DAG that uses these operators stays cheap.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import configparser
+import os
+import time
+from collections.abc import Mapping, Sequence
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from airflow.sdk import BaseOperator, conf
+
+from airflow_batch_plus import links
+from airflow_batch_plus.jobs import (
+    DEFAULT_LOG_GROUP,
+    JobSnapshot,
+    JobStatus,
+    StopPolicy,
+    check_job_name,
+    make_job_name,
+    trim_reason,
+)
+from airflow_batch_plus.reattach import (
+    DAG_ID_TAG,
+    MAP_INDEX_TAG,
+    MAX_TRIES_TAG,
+    RUN_ID_TAG,
+    STATE_KEY,
+    TASK_ID_TAG,
+    TRY_NUMBER_TAG,
+    Decision,
+    Submission,
+    decide,
+)
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+    from airflow_batch_plus.hooks.batch import BatchHook
+    from airflow_batch_plus.hooks.logs import BatchLogsHook
+    from airflow_batch_plus.triggers.batch import BatchJobTrigger
+
+JOB_ID_XCOM_KEY = "batch_job_id"
+# Airflow's own deferral timeout comes this long after the trigger's deadline, so the trigger,
+# which stops the job, always fires first.
+DEFERRAL_TIMEOUT_MARGIN = timedelta(minutes=2)
+FAILURE_LOG_LINES = 20
+_TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
+
+
+def default_deferrable() -> bool:
+    """Deferrable unless `[operators] default_deferrable` is set in airflow.cfg or the environment.
+
+    Airflow ships that option as false; this provider's point is waiting in the triggerer, so only a
+    deliberate setting turns deferral off by default.
+    """
+    if "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE" in os.environ or configparser.ConfigParser.has_option(
+        conf, "operators", "default_deferrable"
+    ):
+        return conf.getboolean("operators", "default_deferrable", fallback=True)
+    return True
+
+
+def _seconds(value: timedelta | float | int | None, field_name: str) -> float | None:
+    if value is None:
+        return None
+    seconds = value.total_seconds() if isinstance(value, timedelta) else float(value)
+    if seconds <= 0:
+        raise ValueError(f"{field_name}={value!r}: must be a positive duration (seconds or a timedelta)")
+    return seconds
+
+
+class BatchSubmitJobOperator(BaseOperator):
+    """Submit an AWS Batch job and wait for it, streaming its CloudWatch logs into the task log.
+
+    Every SubmitJob field is a templated parameter (snake_case). The job is named and tagged after
+    the task (`make_job_name(dag_id, task_id, run_id, map_index)` unless `job_name` is given), so a
+    retry finds and follows a job an earlier try left running instead of submitting a duplicate.
+
+    :param stop_policy: what happens to a live job when the task ends any other way than by the job
+        ending (killed, marked, cleared, timed out, failed): ``terminate`` (default) stops it whatever
+        its state, ``cancel`` stops it only if it has not started, ``keep`` leaves it running.
+    :param deferrable: wait in the triggerer (default, unless `[operators] default_deferrable` is set).
+    :param poll_interval: seconds between looks at the job.
+    :param stream_logs: log every line of every stream of the job as it arrives.
+    :param max_runnable_time: stop the job and fail if it waits in RUNNABLE longer than this.
+    :param tolerated_failures: for an array job, how many children may fail (a count, or a
+        percentage such as ``"10%"``) with the task still succeeding.
+    :param reattach: follow a live job an earlier try of this task submitted, rather than submitting again.
+    """
+
+    template_fields: Sequence[str] = (
+        "job_name",
+        "job_queue",
+        "job_definition",
+        "array_properties",
+        "depends_on",
+        "parameters",
+        "container_overrides",
+        "node_overrides",
+        "ecs_properties_override",
+        "eks_properties_override",
+        "retry_strategy",
+        "job_timeout",
+        "tags",
+        "propagate_tags",
+        "share_identifier",
+        "scheduling_priority_override",
+        "consumable_resource_properties",
+    )
+    template_fields_renderers: ClassVar[dict[str, str]] = {
+        "parameters": "json",
+        "container_overrides": "json",
+        "node_overrides": "json",
+        "ecs_properties_override": "json",
+        "eks_properties_override": "json",
+        "tags": "json",
+    }
+    ui_color = "#f7b35d"
+    operator_extra_links = links.ALL_LINKS
+
+    def __init__(
+        self,
+        *,
+        job_queue: str,
+        job_definition: str,
+        job_name: str | None = None,
+        array_properties: dict[str, Any] | None = None,
+        depends_on: list[dict[str, Any]] | None = None,
+        parameters: dict[str, str] | None = None,
+        container_overrides: dict[str, Any] | None = None,
+        node_overrides: dict[str, Any] | None = None,
+        ecs_properties_override: dict[str, Any] | None = None,
+        eks_properties_override: dict[str, Any] | None = None,
+        retry_strategy: dict[str, Any] | None = None,
+        job_timeout: dict[str, Any] | None = None,
+        tags: dict[str, str] | None = None,
+        propagate_tags: bool | None = None,
+        share_identifier: str | None = None,
+        scheduling_priority_override: int | None = None,
+        consumable_resource_properties: dict[str, Any] | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        deferrable: bool | None = None,
+        poll_interval: float = 30,
+        stream_logs: bool = True,
+        stop_policy: str = "terminate",
+        max_runnable_time: timedelta | float | None = None,
+        tolerated_failures: int | str | None = None,
+        reattach: bool = True,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.job_queue = job_queue
+        self.job_definition = job_definition
+        self.job_name = job_name
+        self.array_properties = array_properties
+        self.depends_on = depends_on
+        self.parameters = parameters
+        self.container_overrides = container_overrides
+        self.node_overrides = node_overrides
+        self.ecs_properties_override = ecs_properties_override
+        self.eks_properties_override = eks_properties_override
+        self.retry_strategy = retry_strategy
+        self.job_timeout = job_timeout
+        self.tags = tags
+        self.propagate_tags = propagate_tags
+        self.share_identifier = share_identifier
+        self.scheduling_priority_override = scheduling_priority_override
+        self.consumable_resource_properties = consumable_resource_properties
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.deferrable = default_deferrable() if deferrable is None else deferrable
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval={poll_interval!r}: must be a positive number of seconds")
+        self.poll_interval = poll_interval
+        self.stream_logs = stream_logs
+        self.stop_policy = StopPolicy.parse(stop_policy).value
+        self.max_runnable_seconds = _seconds(max_runnable_time, "max_runnable_time")
+        self.tolerated_failures = tolerated_failures
+        _tolerated_count(tolerated_failures, 100)  # refuse a bad value at DAG parse
+        self.reattach = reattach
+        self.job_id: str | None = None
+        self._stopped = False
+
+    # Hooks (built when a task runs, never at DAG parse)
+
+    @property
+    def hook(self) -> BatchHook:
+        from airflow_batch_plus.hooks.batch import BatchHook
+
+        if getattr(self, "_hook", None) is None:
+            self._hook = BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return self._hook
+
+    @property
+    def logs_hook(self) -> BatchLogsHook:
+        from airflow_batch_plus.hooks.logs import BatchLogsHook
+
+        return BatchLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+
+    # Execution
+
+    def execute(self, context: Context) -> Any:
+        request = self.build_request(context)  # refused here, before anything is submitted
+        snapshot = self._previous_job(context, request) if self.reattach else None
+        try:
+            if snapshot is None:
+                submitted = self.hook.submit_job(request)
+                self.job_id = submitted.job_id
+                self._record(context, submitted.job_id)
+            else:
+                self.job_id = snapshot.job_id
+            self._persist_links(context, request)
+            if snapshot is not None and snapshot.status is JobStatus.SUCCEEDED:
+                return self._succeed(context, snapshot)
+            trigger = self._trigger(context)
+            if self.deferrable:
+                self.defer(trigger=trigger, method_name="execute_complete", timeout=self._deferral_timeout(context))
+            event = _first_event(trigger)
+            return self.execute_complete(context, event)
+        except BaseException as error:
+            if _is_deferral(error):
+                raise
+            self._stop_after(context, f"the task failed in the worker ({type(error).__name__})")
+            raise
+
+    def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
+        """Resume after the trigger's event: succeed with the job's snapshot, or stop it and fail."""
+        from airflow_batch_plus.triggers.batch import EventStatus
+
+        self.job_id = str(event["job_id"])
+        self._stopped = bool(event.get("stopped"))
+        snapshot = JobSnapshot.from_dict(event["job"]) if event.get("job") else None
+        if snapshot is not None:
+            self._persist_log_link(context, snapshot)
+        status = event.get("status")
+        if snapshot is not None and snapshot.is_done:
+            self._stopped = True  # nothing left to stop
+        if status == EventStatus.SUCCESS and snapshot is not None:
+            return self._succeed(context, snapshot)
+        if status == EventStatus.FAILED and snapshot is not None and self._tolerated(snapshot):
+            return self._succeed(context, snapshot)
+        if status == EventStatus.TIMEOUT:
+            from airflow.sdk.exceptions import AirflowTaskTimeout
+
+            self._stop_after(context, "the task's execution_timeout passed while deferred")
+            raise AirflowTaskTimeout(self._failure_message(event, snapshot))
+        self._stop_after(context, f"the task failed after a {status} event")
+        raise RuntimeError(self._failure_message(event, snapshot))
+
+    def on_kill(self) -> None:
+        """The worker is ending the task (marked, cleared, SIGTERM, execution_timeout): stop the job per policy."""
+        self._stop_after(None, "the task was killed in the worker (marked, cleared, timed out or terminated)")
+
+    # Submitting
+
+    def build_request(self, context: Context) -> dict[str, Any]:
+        """The SubmitJob request from the rendered fields, checked against Batch's service model."""
+        from airflow_batch_plus.validation import validate_submit_job
+
+        ti = context["ti"]
+        name = check_job_name(self.job_name, "job_name") if self.job_name else self.derived_job_name(context)
+        optional = {
+            "arrayProperties": self.array_properties,
+            "dependsOn": self.depends_on,
+            "parameters": self.parameters,
+            "containerOverrides": self.container_overrides,
+            "nodeOverrides": self.node_overrides,
+            "ecsPropertiesOverride": self.ecs_properties_override,
+            "eksPropertiesOverride": self.eks_properties_override,
+            "retryStrategy": self.retry_strategy,
+            "timeout": self.job_timeout,
+            "propagateTags": self.propagate_tags,
+            "shareIdentifier": self.share_identifier,
+            "schedulingPriorityOverride": self.scheduling_priority_override,
+            "consumableResourceProperties": self.consumable_resource_properties,
+        }
+        tags = {
+            **(self.tags or {}),
+            DAG_ID_TAG: ti.dag_id,
+            TASK_ID_TAG: ti.task_id,
+            RUN_ID_TAG: ti.run_id,
+            MAP_INDEX_TAG: str(ti.map_index),
+            TRY_NUMBER_TAG: str(ti.try_number),
+            MAX_TRIES_TAG: str(ti.max_tries),
+        }
+        request = {
+            "jobName": name,
+            "jobQueue": self.job_queue,
+            "jobDefinition": self.job_definition,
+            **{key: value for key, value in optional.items() if value is not None},
+            "tags": {key: str(value).translate(_TAG_VALUE_UNSAFE)[:256] for key, value in tags.items()},
+        }
+        validate_submit_job(request)
+        return request
+
+    @staticmethod
+    def derived_job_name(context: Context) -> str:
+        ti = context["ti"]
+        return make_job_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
+
+    def _previous_job(self, context: Context, request: Mapping[str, Any]) -> JobSnapshot | None:
+        """The live (or succeeded) job an earlier try of this task submitted, to follow instead of submitting."""
+        ti = context["ti"]
+        store = context.get("task_state_store")
+        previous = Submission.from_dict(store.get(STATE_KEY)) if store is not None else None
+        snapshot: JobSnapshot | None = None
+        if previous is not None:
+            found = self.hook.describe_jobs([previous.job_id]).jobs
+            snapshot = found.get(previous.job_id)
+        else:
+            previous, snapshot = self._find_by_name(context, request)
+        decision = decide(previous, snapshot.status if snapshot else None, ti.try_number, ti.max_tries)
+        if decision is Decision.SUBMIT or snapshot is None:
+            return None
+        self.log.info(
+            "Following Batch job %s (%s) that try %s submitted, instead of submitting another (%s)",
+            snapshot.job_id,
+            snapshot.status.value,
+            previous.try_number if previous else "?",
+            decision.value,
+        )
+        return snapshot
+
+    def _find_by_name(
+        self, context: Context, request: Mapping[str, Any]
+    ) -> tuple[Submission | None, JobSnapshot | None]:
+        """No record survived: look for this task's job by its deterministic name and tags."""
+        ti = context["ti"]
+        summaries = self.hook.list_jobs(job_queue=request["jobQueue"], job_name=request["jobName"])
+        candidates = [summary.job_id for summary in summaries if summary.job_name == request["jobName"]]
+        if not candidates:
+            return None, None
+        mine = [
+            snapshot
+            for snapshot in self.hook.describe_jobs(candidates[:100]).jobs.values()
+            if snapshot.tags.get(DAG_ID_TAG) == ti.dag_id
+            and snapshot.tags.get(TASK_ID_TAG) == ti.task_id
+            and snapshot.tags.get(MAP_INDEX_TAG) == str(ti.map_index)
+            and snapshot.tags.get(RUN_ID_TAG) == str(ti.run_id).translate(_TAG_VALUE_UNSAFE)[:256]
+        ]
+        if not mine:
+            return None, None
+        newest = max(mine, key=lambda snapshot: snapshot.created_at or 0)
+        return Submission.from_tags(newest.job_id, newest.tags), newest
+
+    def _record(self, context: Context, job_id: str) -> None:
+        """Remember the job before waiting: in the task state store (for retries) and in XCom (for users)."""
+        ti = context["ti"]
+        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
+        store = context.get("task_state_store")
+        if store is not None:
+            store.set(STATE_KEY, Submission(job_id, ti.try_number, ti.max_tries).to_dict())
+
+    def _persist_links(self, context: Context, request: Mapping[str, Any]) -> None:
+        region = self._region()
+        assert self.job_id is not None
+        links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
+        links.persist(context, links.QUEUE_LINK, links.queue_url(region, str(request["jobQueue"])))
+        links.persist(context, links.DEFINITION_LINK, links.job_definition_url(region, str(request["jobDefinition"])))
+        # The job's own stream is known once it starts; until then, its log group.
+        links.persist(context, links.LOGS_LINK, links.log_group_url(region, DEFAULT_LOG_GROUP))
+
+    def _persist_log_link(self, context: Context, snapshot: JobSnapshot) -> None:
+        if snapshot.log_streams:
+            links.persist(context, links.LOGS_LINK, links.log_stream_url(self._region(), snapshot.log_streams[-1]))
+
+    def _region(self) -> str:
+        return str(self.region_name or self.hook.conn_region_name or "us-east-1")
+
+    # Waiting
+
+    def _trigger(self, context: Context) -> BatchJobTrigger:
+        from airflow_batch_plus.triggers.batch import BatchJobTrigger
+
+        assert self.job_id is not None
+        return BatchJobTrigger(
+            job_id=self.job_id,
+            aws_conn_id=self.aws_conn_id,
+            region_name=self.region_name,
+            poll_interval=self.poll_interval,
+            stream_logs=self.stream_logs,
+            deadline=self._deadline(context) if self.deferrable else None,
+            stop_policy=self.stop_policy,
+            stop_reason=self._reason_prefix(context),
+            max_runnable_seconds=self.max_runnable_seconds,
+        )
+
+    def _deadline(self, context: Context) -> float | None:
+        """When execution_timeout runs out (epoch seconds), counted from the start of this try."""
+        if self.execution_timeout is None:
+            return None
+        start = context["ti"].start_date
+        started = start.timestamp() if start is not None else time.time()
+        return started + self.execution_timeout.total_seconds()
+
+    def _deferral_timeout(self, context: Context) -> timedelta | None:
+        deadline = self._deadline(context)
+        if deadline is None:
+            return None
+        return timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_TIMEOUT_MARGIN
+
+    # Ending
+
+    def _succeed(self, context: Context, snapshot: JobSnapshot) -> dict[str, Any]:
+        self._persist_log_link(context, snapshot)
+        if snapshot.is_array_parent:
+            self.log.info("Array job %s children: %s", snapshot.job_id, dict(snapshot.status_summary))
+        self.log.info("Batch job %s %s", snapshot.job_id, snapshot.status.value)
+        return snapshot.to_dict()
+
+    def _tolerated(self, snapshot: JobSnapshot) -> bool:
+        if not snapshot.is_array_parent or self.tolerated_failures is None or snapshot.array_size is None:
+            return False
+        failed = int(snapshot.status_summary.get("FAILED", 0))
+        allowed = _tolerated_count(self.tolerated_failures, snapshot.array_size)
+        if failed <= allowed:
+            self.log.warning(
+                "Array job %s: %d of %d children failed, within tolerated_failures=%r",
+                snapshot.job_id,
+                failed,
+                snapshot.array_size,
+                self.tolerated_failures,
+            )
+            return True
+        return False
+
+    def _failure_message(self, event: Mapping[str, Any], snapshot: JobSnapshot | None) -> str:
+        parts = [str(event.get("message") or f"Batch job {self.job_id} did not succeed")]
+        if snapshot is not None:
+            parts.append(f"status {snapshot.status.value}")
+            if snapshot.status_reason:
+                parts.append(f"statusReason: {snapshot.status_reason}")
+            if snapshot.exit_code is not None:
+                parts.append(f"exit code {snapshot.exit_code}")
+            if snapshot.container_reason:
+                parts.append(f"container reason: {snapshot.container_reason}")
+            if snapshot.is_array_parent:
+                parts.append(f"children: {dict(snapshot.status_summary)}")
+            tail = self._last_lines(snapshot)
+            if tail:
+                parts.append("last log lines:\n" + "\n".join(tail))
+        return "; ".join(parts[:-1]) + ("\n" if parts[-1].startswith("last log") else "; ") + parts[-1]
+
+    def _last_lines(self, snapshot: JobSnapshot) -> list[str]:
+        if not snapshot.log_streams:
+            return []
+        try:
+            return [line.render() for line in self.logs_hook.tail(snapshot.log_streams, FAILURE_LOG_LINES)]
+        except Exception as error:  # the failure itself matters more than its last lines
+            self.log.warning("Could not read the job's last log lines: %s", error)
+            return []
+
+    def _reason_prefix(self, context: Context | None) -> str:
+        ti = context["ti"] if context is not None else None
+        if ti is None:
+            return f"Stopped by Airflow task {self.dag_id}.{self.task_id}"
+        mapped = f"[{ti.map_index}]" if ti.map_index is not None and ti.map_index >= 0 else ""
+        return f"Stopped by Airflow: dag {ti.dag_id}, task {ti.task_id}{mapped}, run {ti.run_id}, try {ti.try_number}"
+
+    def _stop_after(self, context: Context | None, why: str) -> None:
+        """Apply the stop policy to the job, once, whatever ended the task. Never raises."""
+        if self.job_id is None or self._stopped:
+            return
+        self._stopped = True
+        reason = trim_reason(f"{self._reason_prefix(context or self._context_or_none())}: {why}")
+        try:
+            result = self.hook.stop_job(self.job_id, self.stop_policy, reason)
+            self.log.info("Batch job %s: %s (stop_policy=%s)", self.job_id, result.outcome.value, self.stop_policy)
+        except Exception as error:
+            self.log.error("Could not stop Batch job %s per stop_policy=%s: %s", self.job_id, self.stop_policy, error)
+
+    @staticmethod
+    def _context_or_none() -> Context | None:
+        try:
+            from airflow.sdk import get_current_context
+
+            return get_current_context()
+        except Exception:
+            return None
+
+
+def _tolerated_count(tolerated: int | str | None, size: int) -> int:
+    """How many of `size` children may fail under `tolerated` (a count or "N%")."""
+    if tolerated is None:
+        return 0
+    text = str(tolerated).strip()
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return int(size * percent / 100)
+        count = int(text)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise ValueError(
+            f"tolerated_failures={tolerated!r}: give a number of children (like 3) or a percentage (like '10%')"
+        ) from None
+
+
+def _first_event(trigger: BatchJobTrigger) -> dict[str, Any]:
+    """Run the trigger to its first event in this thread: the worker waits exactly as the triggerer would."""
+
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise RuntimeError(f"the trigger for Batch job {trigger.job_id} ended without an event")
+
+    return asyncio.run(first())
+
+
+def _is_deferral(error: BaseException) -> bool:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    return isinstance(error, TaskDeferred)

@@ -1,0 +1,274 @@
+"""BatchJobTrigger: waits for a Batch job in the triggerer, streams its logs live, stops it when killed.
+
+It never calls DescribeJobs itself: it watches its job (and an array's children or a multi-node job's
+nodes) through the shared poller of its process, and reads log lines through the poller too, so a
+thousand waiting jobs cost ten DescribeJobs calls a cycle, not a thousand. Every event carries the
+job's full snapshot and the log cursor, because the operator that resumes is a fresh instance.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any
+
+from airflow.triggers.base import BaseTrigger, TriggerEvent
+
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy, trim_reason
+from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
+
+if TYPE_CHECKING:
+    from airflow_batch_plus.hooks.logs import LogCursor, LogLine
+    from airflow_batch_plus.jobs import LogStream
+
+# After the job ends, CloudWatch may still ingest its last lines for a few seconds: keep reading
+# this often until two reads in a row bring nothing, the last of them at least INGESTION_LAG after
+# the job stopped, or until MAX_DRAIN_SECONDS have passed.
+DRAIN_INTERVAL_SECONDS = 1.0
+INGESTION_LAG_SECONDS = 2.0
+MAX_DRAIN_SECONDS = 30.0
+# on_kill has a SIGKILL or the triggerer's own bound behind it: stop within this.
+STOP_TIMEOUT_SECONDS = 20.0
+
+
+class EventStatus:
+    """The `status` of every event the trigger emits."""
+
+    SUCCESS = "success"  # the job SUCCEEDED
+    FAILED = "failed"  # the job FAILED
+    TIMEOUT = "timeout"  # the deadline passed (execution_timeout); the job was stopped per policy
+    STUCK = "stuck"  # RUNNABLE for longer than max_runnable_seconds; the job was stopped
+    ERROR = "error"  # waiting failed (Batch kept failing, the job vanished, or a bug); stopped per policy
+
+
+class BatchJobTrigger(BaseTrigger):
+    """Wait for Batch job `job_id` to end; log its lines as they arrive; stop it per policy when killed.
+
+    :param job_id: the Batch job to wait for.
+    :param aws_conn_id: the amazon provider's `aws` connection (None: boto3's default chain).
+    :param region_name: overrides the connection's region.
+    :param poll_interval: seconds between looks at the job (shared with every other waiting trigger).
+    :param stream_logs: log every line of every stream of the job (attempts, array children, nodes).
+    :param log_cursor: where log streaming stands (`LogCursor.to_dict()`), so no line is logged twice.
+    :param deadline: epoch seconds; past it the job is stopped per policy and a timeout event emitted
+        (Airflow does not enforce `execution_timeout` on a deferred task, so the trigger carries it).
+    :param stop_policy: what `on_kill`, the deadline and errors do to a live job: terminate, cancel or keep.
+    :param stop_reason: who asks, put at the start of every stop reason (DAG, task, run, try).
+    :param max_runnable_seconds: stop a job still RUNNABLE this long after the trigger first saw it so.
+    """
+
+    def __init__(
+        self,
+        job_id: str,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        poll_interval: float = 30,
+        stream_logs: bool = True,
+        *,
+        log_cursor: Mapping[str, Any] | None = None,
+        deadline: float | None = None,
+        stop_policy: str = StopPolicy.TERMINATE.value,
+        stop_reason: str = "Stopped by Airflow",
+        max_runnable_seconds: float | None = None,
+        runnable_since: float | None = None,
+    ):
+        super().__init__()  # type: ignore[no-untyped-call]
+        if poll_interval <= 0:
+            raise ValueError(f"poll_interval={poll_interval!r}: must be a positive number of seconds")
+        self.job_id = job_id
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+        self.poll_interval = poll_interval
+        self.stream_logs = stream_logs
+        self.log_cursor = dict(log_cursor) if log_cursor else None
+        self.deadline = deadline
+        self.stop_policy = StopPolicy.parse(stop_policy).value
+        self.stop_reason = stop_reason
+        self.max_runnable_seconds = max_runnable_seconds
+        self.runnable_since = runnable_since
+        self._stopped = False
+
+    def serialize(self) -> tuple[str, dict[str, Any]]:
+        return (
+            f"{type(self).__module__}.{type(self).__qualname__}",
+            {
+                "job_id": self.job_id,
+                "aws_conn_id": self.aws_conn_id,
+                "region_name": self.region_name,
+                "poll_interval": self.poll_interval,
+                "stream_logs": self.stream_logs,
+                "log_cursor": self.log_cursor,
+                "deadline": self.deadline,
+                "stop_policy": self.stop_policy,
+                "stop_reason": self.stop_reason,
+                "max_runnable_seconds": self.max_runnable_seconds,
+                "runnable_since": self.runnable_since,
+            },
+        )
+
+    @property
+    def poller(self) -> JobPoller:
+        return JobPoller.shared(self.aws_conn_id, self.region_name)
+
+    async def run(self) -> AsyncIterator[TriggerEvent]:
+        from airflow_batch_plus.hooks.logs import LogCursor
+
+        cursor = LogCursor.from_dict(self.log_cursor) if self.log_cursor else LogCursor()
+        follower = _JobFollower(self.poller, self.job_id, self.poll_interval, with_children=self.stream_logs)
+        snapshot: JobSnapshot | None = None
+        try:
+            while True:
+                try:
+                    snapshot = await follower.next(timeout=self._seconds_left())
+                except TimeoutError:
+                    yield await self._stop_and_report(
+                        EventStatus.TIMEOUT, snapshot, cursor, "the task's execution_timeout passed"
+                    )
+                    return
+                if self.stream_logs:
+                    await self._log_new_lines(follower.log_streams(), cursor)
+                if snapshot.is_done:
+                    if self.stream_logs:
+                        await self._drain_logs(follower, snapshot, cursor)
+                    status = EventStatus.SUCCESS if snapshot.status is JobStatus.SUCCEEDED else EventStatus.FAILED
+                    yield self._event(status, snapshot, cursor, f"Batch job {self.job_id} {snapshot.status.value}")
+                    return
+                if self._stuck_in_runnable(snapshot):
+                    yield await self._stop_and_report(
+                        EventStatus.STUCK,
+                        snapshot,
+                        cursor,
+                        f"the job was RUNNABLE for more than {self.max_runnable_seconds:g} s (max_runnable_time)",
+                    )
+                    return
+        except asyncio.CancelledError:
+            raise
+        except Exception as error:
+            yield await self._stop_and_report(EventStatus.ERROR, snapshot, cursor, f"waiting failed: {error}")
+        finally:
+            follower.close()
+
+    async def on_kill(self) -> None:
+        """A user marked, cleared or otherwise killed the deferred task: stop the job per policy.
+
+        Runs with the triggerer's bound behind it and may run twice (a reassigned trigger): the stop
+        calls are idempotent and bounded.
+        """
+        await self._stop("the task was killed in Airflow while deferred (marked failed or success, or cleared)")
+
+    # Waiting
+
+    def _seconds_left(self) -> float | None:
+        return None if self.deadline is None else max(0.0, self.deadline - time.time())
+
+    def _stuck_in_runnable(self, snapshot: JobSnapshot) -> bool:
+        if snapshot.status is not JobStatus.RUNNABLE:
+            return False
+        if self.runnable_since is None:
+            self.runnable_since = time.time()
+        return self.max_runnable_seconds is not None and time.time() - self.runnable_since > self.max_runnable_seconds
+
+    # Logs
+
+    async def _log_new_lines(self, streams: list[LogStream], cursor: LogCursor) -> int:
+        if not streams:
+            return 0
+        lines: list[LogLine] = await self.poller.read_logs(streams, cursor)
+        for line in lines:
+            if cursor.is_new(line):
+                self.log.info("%s", line.render())
+                cursor.mark(line)
+        return len(lines)
+
+    async def _drain_logs(self, follower: _JobFollower, snapshot: JobSnapshot, cursor: LogCursor) -> None:
+        """Read the job's last lines: CloudWatch ingests them seconds after they were written."""
+        stopped = (snapshot.stopped_at or time.time() * 1000) / 1000
+        started = time.time()
+        empty_reads = 0
+        while time.time() - started < MAX_DRAIN_SECONDS:
+            settled = time.time() >= stopped + INGESTION_LAG_SECONDS
+            if empty_reads >= 2 and settled and follower.children_done():
+                return
+            await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
+            follower.take_child_updates()
+            read = await self._log_new_lines(follower.log_streams(), cursor)
+            empty_reads = 0 if read else empty_reads + 1
+
+    # Stopping
+
+    async def _stop(self, why: str) -> None:
+        if self._stopped:
+            return
+        reason = trim_reason(f"{self.stop_reason}: {why}")
+        poller = self.poller
+        try:
+            result = await asyncio.wait_for(
+                asyncio.to_thread(lambda: poller.batch_hook.stop_job(self.job_id, self.stop_policy, reason)),
+                timeout=STOP_TIMEOUT_SECONDS,
+            )
+        except Exception as error:
+            self.log.error("Could not stop Batch job %s (%s): %s", self.job_id, self.stop_policy, error)
+            return
+        self._stopped = True
+        self.log.info("Batch job %s: %s (policy %s): %s", self.job_id, result.outcome.value, self.stop_policy, reason)
+
+    async def _stop_and_report(
+        self, status: str, snapshot: JobSnapshot | None, cursor: LogCursor, why: str
+    ) -> TriggerEvent:
+        await self._stop(why)
+        return self._event(status, snapshot, cursor, f"Batch job {self.job_id}: {why}")
+
+    def _event(self, status: str, snapshot: JobSnapshot | None, cursor: LogCursor, message: str) -> TriggerEvent:
+        return TriggerEvent(  # type: ignore[no-untyped-call]
+            {
+                "status": status,
+                "job_id": self.job_id,
+                "message": message,
+                "job": snapshot.to_dict() if snapshot else None,
+                "log_cursor": cursor.to_dict(),
+                "stopped": self._stopped,
+            }
+        )
+
+
+class _JobFollower:
+    """A job's watch plus, when its logs are wanted, the watches of an array's children or a job's nodes."""
+
+    def __init__(self, poller: JobPoller, job_id: str, interval: float, *, with_children: bool):
+        self.poller = poller
+        self.interval = interval
+        self.with_children = with_children
+        self.watch: JobWatch = poller.watch(job_id, interval)
+        self.children: dict[str, JobWatch] = {}
+        self.latest: dict[str, JobSnapshot] = {}
+        self.snapshot: JobSnapshot | None = None
+
+    async def next(self, timeout: float | None) -> JobSnapshot:
+        snapshot = await asyncio.wait_for(self.watch.next(), timeout=timeout)
+        self.snapshot = snapshot
+        if self.with_children and not self.children:
+            for child_id in snapshot.child_job_ids():
+                self.children[child_id] = self.poller.watch(child_id, self.interval)
+        self.take_child_updates()
+        return snapshot
+
+    def take_child_updates(self) -> None:
+        for child_id, watch in self.children.items():
+            for update in watch.take_pending():
+                if isinstance(update, JobSnapshot):
+                    self.latest[child_id] = update
+                    if update.is_done:
+                        watch.close()
+
+    def children_done(self) -> bool:
+        return all(child_id in self.latest and self.latest[child_id].is_done for child_id in self.children)
+
+    def log_streams(self) -> list[LogStream]:
+        jobs = [self.snapshot, *self.latest.values()] if self.snapshot else list(self.latest.values())
+        return [stream for job in jobs if job is not None for stream in job.log_streams]
+
+    def close(self) -> None:
+        self.watch.close()
+        for watch in self.children.values():
+            watch.close()

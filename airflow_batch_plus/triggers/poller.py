@@ -1,0 +1,371 @@
+"""The shared poller: one DescribeJobs call per 100 waiting jobs per cycle, for every trigger of a process.
+
+A triggerer runs thousands of triggers in one event loop. If each asked Batch about its own job, a
+thousand waiting jobs would cost a thousand DescribeJobs calls per poll interval, against an account
+limit of about 50 calls a second. Instead each trigger registers its job id with the poller of its
+event loop and connection, and awaits snapshots; the poller describes every due id in calls of 100,
+hands each trigger its job's snapshot, and forgets ids nobody waits on any more. Log reads are
+coalesced the same way: requests that arrive together become FilterLogEvents calls of up to 100
+streams. All AWS calls run the hooks' ordinary boto3 code in `asyncio.to_thread`, never in the loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import contextvars
+import logging
+import math
+import random
+import threading
+import time
+import weakref
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, ClassVar
+
+from airflow_batch_plus.jobs import DONE, JobSnapshot, JobStatus
+
+if TYPE_CHECKING:
+    from airflow_batch_plus.hooks.batch import BatchHook, DescribeResult
+    from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor, LogLine
+    from airflow_batch_plus.jobs import LogStream
+
+log = logging.getLogger(__name__)
+
+DESCRIBE_IDS_PER_CALL = 100
+# A job Batch does not return at all is an error only after this long: a job just submitted can take a
+# moment to appear, and a job that ended about a week ago is gone for good.
+DEFAULT_MISSING_GRACE_SECONDS = 120.0
+# DescribeJobs failing (after botocore's own retries) for this long fails every trigger waiting on it.
+DEFAULT_FAILURE_GRACE_SECONDS = 300.0
+# Registrations and log requests that arrive within this window share one call.
+COALESCE_SECONDS = 0.05
+MAX_BACKOFF_SECONDS = 60.0
+
+_PollerKey = tuple[str | None, str | None]  # (aws_conn_id, region_name)
+
+
+class JobVanishedError(LookupError):
+    """Batch stopped returning a job (a wrong id, or a job older than the ~7 days Batch keeps)."""
+
+
+class PollingFailedError(RuntimeError):
+    """DescribeJobs kept failing for longer than the poller's failure grace."""
+
+
+def poll_interval_for(status: JobStatus | None, base: float) -> float:
+    """How long to wait before asking about a job in `status` again.
+
+    STARTING turns into RUNNING within seconds, and logs start with it, so it is polled twice as often;
+    a RUNNABLE job often waits minutes for capacity, so it is polled half as often (at most 30 s later).
+    """
+    if status is JobStatus.STARTING:
+        return base / 2
+    if status is JobStatus.RUNNABLE:
+        return min(base * 2, base + 30)
+    return base
+
+
+class JobWatch:
+    """One trigger's subscription to one job: the snapshots the poller hands it, in order."""
+
+    def __init__(self, poller: JobPoller, job_id: str, interval: float):
+        self.poller = poller
+        self.job_id = job_id
+        self.interval = interval
+        self._updates: asyncio.Queue[JobSnapshot | BaseException] = asyncio.Queue()
+        self.closed = False
+
+    async def next(self) -> JobSnapshot:
+        """The job's next snapshot; raises what made the poller give up on it."""
+        update = await self._updates.get()
+        if isinstance(update, BaseException):
+            raise update
+        return update
+
+    def take_pending(self) -> list[JobSnapshot | BaseException]:
+        """Every update delivered and not yet taken, without waiting."""
+        pending = []
+        while not self._updates.empty():
+            pending.append(self._updates.get_nowait())
+        return pending
+
+    def close(self) -> None:
+        """Stop waiting: the poller stops asking about the job once nobody watches it. Idempotent."""
+        if not self.closed:
+            self.closed = True
+            self.poller._unwatch(self)
+
+    def _deliver(self, update: JobSnapshot | BaseException) -> None:
+        if not self.closed:
+            self._updates.put_nowait(update)
+
+
+@dataclass
+class _Target:
+    job_id: str
+    next_due: float
+    watches: set[JobWatch] = field(default_factory=set)
+    status: JobStatus | None = None
+    missing_since: float | None = None
+
+    @property
+    def interval(self) -> float:
+        return poll_interval_for(self.status, min(watch.interval for watch in self.watches))
+
+
+@dataclass
+class _LogRequest:
+    streams: Sequence[LogStream]
+    cursor: LogCursor
+    result: asyncio.Future[list[LogLine]]
+
+
+class JobPoller:
+    """Polls every watched job of one connection and region in one event loop. Use `JobPoller.shared`."""
+
+    def __init__(
+        self,
+        make_batch_hook: Callable[[], BatchHook],
+        make_logs_hook: Callable[[], BatchLogsHook],
+        *,
+        missing_grace: float = DEFAULT_MISSING_GRACE_SECONDS,
+        failure_grace: float = DEFAULT_FAILURE_GRACE_SECONDS,
+        clock: Callable[[], float] = time.monotonic,
+    ):
+        self._make_batch_hook = make_batch_hook
+        self._make_logs_hook = make_logs_hook
+        self._batch_hook: BatchHook | None = None
+        self._logs_hook: BatchLogsHook | None = None
+        self._hooks_lock = threading.Lock()
+        self.missing_grace = missing_grace
+        self.failure_grace = failure_grace
+        self._clock = clock
+        self._targets: dict[str, _Target] = {}
+        self._wakeup = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._log_requests: list[_LogRequest] = []
+        self._log_task: asyncio.Task[None] | None = None
+        self._failing_since: float | None = None
+        self._failures = 0
+
+    # Sharing: one poller per event loop, connection and region.
+
+    _shared: ClassVar[weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[_PollerKey, JobPoller]]] = (
+        weakref.WeakKeyDictionary()
+    )
+
+    @classmethod
+    def shared(cls, aws_conn_id: str | None, region_name: str | None) -> JobPoller:
+        """The poller of the running event loop for this connection and region, created on first use."""
+        from airflow_batch_plus.hooks.batch import BatchHook
+        from airflow_batch_plus.hooks.logs import BatchLogsHook
+
+        pollers = cls._shared.setdefault(asyncio.get_running_loop(), {})
+        key = (aws_conn_id, region_name)
+        if key not in pollers:
+            pollers[key] = cls(
+                lambda: BatchHook(aws_conn_id=aws_conn_id, region_name=region_name),
+                lambda: BatchLogsHook(aws_conn_id=aws_conn_id, region_name=region_name),
+            )
+        return pollers[key]
+
+    @property
+    def batch_hook(self) -> BatchHook:
+        """The poller's BatchHook (built on first use, in a worker thread: it may look up a connection)."""
+        with self._hooks_lock:
+            if self._batch_hook is None:
+                self._batch_hook = self._make_batch_hook()
+            return self._batch_hook
+
+    @property
+    def logs_hook(self) -> BatchLogsHook:
+        with self._hooks_lock:
+            if self._logs_hook is None:
+                self._logs_hook = self._make_logs_hook()
+            return self._logs_hook
+
+    @property
+    def watched_job_ids(self) -> list[str]:
+        return list(self._targets)
+
+    # Snapshots
+
+    def watch(self, job_id: str, interval: float) -> JobWatch:
+        """Start receiving snapshots of `job_id`, about every `interval` seconds (the first one at once)."""
+        if interval <= 0:
+            raise ValueError(f"poll_interval={interval!r}: must be a positive number of seconds")
+        watch = JobWatch(self, job_id, interval)
+        target = self._targets.get(job_id)
+        if target is None:
+            target = self._targets[job_id] = _Target(job_id, next_due=self._clock() + COALESCE_SECONDS)
+        target.watches.add(watch)
+        self._ensure_running()
+        self._wakeup.set()
+        return watch
+
+    def _unwatch(self, watch: JobWatch) -> None:
+        target = self._targets.get(watch.job_id)
+        if target is not None:
+            target.watches.discard(watch)
+            if not target.watches:
+                del self._targets[watch.job_id]
+
+    def _ensure_running(self) -> None:
+        if self._task is None or self._task.done():
+            # A context of its own: the poller serves every trigger, so it must not log into the task
+            # log of whichever trigger happened to start it.
+            self._task = asyncio.get_running_loop().create_task(
+                self._run(), name="airflow-batch-plus job poller", context=contextvars.Context()
+            )
+
+    async def _run(self) -> None:
+        while self._targets:
+            now = self._clock()
+            due = [target for target in self._targets.values() if target.next_due <= now]
+            if not due:
+                self._wakeup.clear()
+                sleep = min(target.next_due for target in self._targets.values()) - now
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wakeup.wait(), timeout=max(sleep, 0.001))
+                continue
+            await self._poll(self._fill(due))
+
+    def _fill(self, due: list[_Target]) -> list[_Target]:
+        """The due targets, plus the soonest-due others to fill the last call: they ride along for free."""
+        room = -len(due) % DESCRIBE_IDS_PER_CALL
+        if room:
+            waiting = sorted(
+                (target for target in self._targets.values() if target.next_due > self._clock()),
+                key=lambda target: target.next_due,
+            )
+            due = due + [target for target in waiting if target.status not in DONE][:room]
+        return due
+
+    async def _poll(self, targets: list[_Target]) -> None:
+        job_ids = [target.job_id for target in targets]
+        try:
+            result = await asyncio.to_thread(self._describe, job_ids)
+        except Exception as error:
+            await self._back_off(targets, error)
+            return
+        self._failing_since, self._failures = None, 0
+        now = self._clock()
+        for target in targets:
+            if self._targets.get(target.job_id) is not target:
+                continue  # nobody waits on it any more
+            snapshot = result.jobs.get(target.job_id)
+            if snapshot is None:
+                self._missing(target, now)
+                continue
+            target.status, target.missing_since = snapshot.status, None
+            # A finished job is not asked about again: its watchers have what they need.
+            target.next_due = math.inf if snapshot.is_done else now + target.interval
+            for watch in list(target.watches):
+                watch._deliver(snapshot)
+
+    def _describe(self, job_ids: list[str]) -> DescribeResult:
+        return self.batch_hook.describe_jobs(job_ids)
+
+    def _missing(self, target: _Target, now: float) -> None:
+        if target.missing_since is None:
+            target.missing_since = now
+        if now - target.missing_since >= self.missing_grace:
+            error = JobVanishedError(
+                f"Batch has not returned job {target.job_id} for {now - target.missing_since:.0f} s: a wrong "
+                "job id, or a job that ended longer ago than Batch keeps jobs (about 7 days)"
+            )
+            self._fail(target, error)
+        else:
+            target.next_due = now + target.interval
+
+    async def _back_off(self, targets: list[_Target], error: Exception) -> None:
+        now = self._clock()
+        if self._failing_since is None:
+            self._failing_since = now
+        self._failures += 1
+        if now - self._failing_since >= self.failure_grace:
+            failure = PollingFailedError(
+                f"DescribeJobs has failed for {now - self._failing_since:.0f} s "
+                f"({self._failures} times in a row); last error: {error}"
+            )
+            for target in targets:
+                if self._targets.get(target.job_id) is target:
+                    self._fail(target, failure)
+            self._failing_since, self._failures = None, 0
+            return
+        # Full jitter: waiting triggers of many triggerers must not retry in step.
+        delay = random.uniform(0, min(MAX_BACKOFF_SECONDS, 2.0**self._failures))
+        log.warning("DescribeJobs failed (%s); trying again in %.1f s", error, delay)
+        for target in targets:
+            target.next_due = max(target.next_due, now + delay)
+
+    def _fail(self, target: _Target, error: BaseException) -> None:
+        del self._targets[target.job_id]
+        for watch in list(target.watches):
+            watch._deliver(error)
+
+    # Logs
+
+    async def read_logs(self, streams: Sequence[LogStream], cursor: LogCursor) -> list[LogLine]:
+        """The lines of `streams` that `cursor` has not marked, read together with other triggers' requests.
+
+        The cursor is not changed: the caller marks each line once it has logged it.
+        """
+        if not streams:
+            return []
+        future: asyncio.Future[list[LogLine]] = asyncio.get_running_loop().create_future()
+        self._log_requests.append(_LogRequest(streams, cursor, future))
+        if self._log_task is None or self._log_task.done():
+            self._log_task = asyncio.get_running_loop().create_task(
+                self._flush_logs(), name="airflow-batch-plus log reader", context=contextvars.Context()
+            )
+        return await future
+
+    async def _flush_logs(self) -> None:
+        await asyncio.sleep(COALESCE_SECONDS)
+        while self._log_requests:
+            pending, self._log_requests = self._log_requests, []
+            for batch in _rounds_of_distinct_streams(pending):
+                await self._read_batch(batch)
+
+    async def _read_batch(self, batch: list[_LogRequest]) -> None:
+        from airflow_batch_plus.hooks.logs import LogCursor
+
+        live = [request for request in batch if not request.result.done()]
+        if not live:
+            return
+        streams = [stream for request in live for stream in request.streams]
+        cursor = LogCursor.union([request.cursor for request in live])
+        try:
+            lines = await asyncio.to_thread(self.logs_hook.read_new, streams, cursor)
+        except Exception as error:
+            for request in live:
+                if not request.result.done():
+                    request.result.set_exception(error)
+            return
+        by_stream: dict[str, list[LogLine]] = defaultdict(list)
+        for line in lines:
+            by_stream[line.stream.key].append(line)
+        for request in live:
+            if not request.result.done():
+                mine = [line for stream in request.streams for line in by_stream.get(stream.key, ())]
+                mine.sort(key=lambda line: line.timestamp)  # stable: a stream's same-millisecond order holds
+                request.result.set_result(mine)
+
+
+def _rounds_of_distinct_streams(requests: list[_LogRequest]) -> list[list[_LogRequest]]:
+    """Split requests so no stream is read twice in one call (two triggers may follow one job)."""
+    rounds: list[tuple[set[str], list[_LogRequest]]] = []
+    for request in requests:
+        keys = {stream.key for stream in request.streams}
+        for taken, members in rounds:
+            if not taken & keys:
+                taken.update(keys)
+                members.append(request)
+                break
+        else:
+            rounds.append((keys, [request]))
+    return [members for _, members in rounds]
