@@ -3,7 +3,9 @@
 A retry after a worker crash must follow the job that is still running, not submit a duplicate. A
 cleared task must start fresh, yet Airflow 3.3's task state store survives a clear. Airflow raises
 a task instance's `max_tries` when it is cleared (to try_number + retries) and never on a retry, so
-recording `max_tries` beside the job id tells the two apart.
+recording `max_tries` beside the job id tells the two apart. A record from the same or a later try
+number is not an earlier try of this task instance either: the run was deleted and made again (as
+`dag.test()` does), so that too starts fresh.
 """
 
 from __future__ import annotations
@@ -67,8 +69,8 @@ def decide(previous: Submission | None, status: JobStatus | None, try_number: in
     """What this try does about the job `previous` records, last seen in `status` (None: Batch lost it)."""
     if previous is None or status is None:
         return Decision.SUBMIT
-    if previous.max_tries != max_tries or previous.try_number > try_number:
-        return Decision.SUBMIT  # the task was cleared since: a fresh start
+    if previous.max_tries != max_tries or previous.try_number >= try_number:
+        return Decision.SUBMIT  # cleared or made anew since: a fresh start
     if status not in DONE:
         return Decision.REATTACH
     return Decision.ALREADY_SUCCEEDED if status is JobStatus.SUCCEEDED else Decision.SUBMIT

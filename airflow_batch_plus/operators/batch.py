@@ -209,6 +209,20 @@ class BatchSubmitJobOperator(BaseOperator):
 
     # Execution
 
+    def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
+        """Render, then mask every override environment value before Airflow stores the rendered fields."""
+        from airflow_batch_plus.hooks.batch import mask_override_environment
+
+        super().render_template_fields(context, jinja_env)
+        mask_override_environment(
+            {
+                "containerOverrides": self.container_overrides,
+                "nodeOverrides": self.node_overrides,
+                "ecsPropertiesOverride": self.ecs_properties_override,
+                "eksPropertiesOverride": self.eks_properties_override,
+            }
+        )
+
     def execute(self, context: Context) -> Any:
         request = self.build_request(context)  # refused here, before anything is submitted
         snapshot = self._previous_job(context, request) if self.reattach else None

@@ -1,0 +1,47 @@
+"""Our operators inside a real Airflow 3: the task runner and triggers through `dag.test()`, against
+the local AWS Batch served over HTTP (so a task in another process reaches the same Batch).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer
+
+DONE = {"SUCCEEDED", "FAILED"}
+
+
+@pytest.fixture(scope="session")
+def airflow_db() -> None:
+    """A migrated metadata database in the session's Airflow home (see tests/conftest.py)."""
+    from airflow.utils.db import initdb
+
+    initdb()
+
+
+@pytest.fixture
+def batch_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBatchServer]:
+    """The local Batch on 127.0.0.1, with a queue `local-queue` and a job definition `local-job`."""
+    config = LocalBatchConfig.fast()
+    with LocalBatchServer(port=0, config=config) as server:
+        assert server.local_batch is not None
+        server.local_batch.bootstrap()
+        for name, value in {
+            "AWS_ENDPOINT_URL": server.endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        yield server
+
+
+@pytest.fixture
+def batch(batch_server: LocalBatchServer) -> Any:
+    """A plain boto3 Batch client on the local Batch, for looking at jobs the way a user would."""
+    import boto3
+
+    return boto3.client("batch", endpoint_url=batch_server.endpoint_url, region_name="us-east-1")

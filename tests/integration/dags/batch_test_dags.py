@@ -1,0 +1,44 @@
+"""DAGs the integration tests run with `dag.test()` against the local AWS Batch.
+
+Each run says what its job does through `dag_run.conf` (`script`, and optionally `token`, `vcpus`),
+rendered into the overrides the way DAG authors template them.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from airflow.sdk import DAG
+
+from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
+
+OVERRIDES = {
+    "command": ["sh", "-c", "{{ dag_run.conf['script'] }}"],
+    "environment": [{"name": "SECRET_TOKEN", "value": "{{ dag_run.conf.get('token', 'no-token-given') }}"}],
+    "resourceRequirements": [{"type": "VCPU", "value": "{{ dag_run.conf.get('vcpus', '1') }}"}],
+}
+
+
+def submit_dag(dag_id: str, **operator_kwargs: Any) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, tags=["test"]) as dag:
+        BatchSubmitJobOperator(
+            task_id="job",
+            job_queue="local-queue",
+            job_definition="local-job",
+            container_overrides=OVERRIDES,
+            aws_conn_id=None,
+            region_name="us-east-1",
+            poll_interval=0.2,
+            **operator_kwargs,
+        )
+    return dag
+
+
+deferred = submit_dag("batch_deferred", deferrable=True)
+in_worker = submit_dag("batch_in_worker", deferrable=False)
+in_worker_with_retry = submit_dag("batch_in_worker_retry", deferrable=False, retries=1, retry_delay=timedelta(0))
+deferred_timeout = submit_dag("batch_deferred_timeout", deferrable=True, execution_timeout=timedelta(seconds=4))
+in_worker_timeout = submit_dag("batch_in_worker_timeout", deferrable=False, execution_timeout=timedelta(seconds=4))
+deferred_stuck = submit_dag("batch_deferred_stuck", deferrable=True, max_runnable_time=timedelta(seconds=2))
+deferred_array = submit_dag("batch_deferred_array", deferrable=True, array_properties={"size": 3}, tolerated_failures=1)

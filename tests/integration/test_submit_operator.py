@@ -1,0 +1,64 @@
+"""BatchSubmitJobOperator in a real Airflow 3 (`dag.test()`: the task runner, the trigger run in line)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from dag_runs import jobs_named_like, run_dag
+
+pytestmark = pytest.mark.usefixtures("airflow_db")
+
+COUNT_TO_20 = "for i in $(seq 1 20); do echo line-$i; sleep 0.02; done"
+
+
+def logged_lines(output: str, prefix: str = "line-") -> list[str]:
+    """The job's lines as the task log printed them, in order."""
+    return [word for line in output.splitlines() for word in line.split() if word.startswith(prefix)]
+
+
+@pytest.mark.parametrize("dag_id", ["batch_deferred", "batch_in_worker"])
+def test_a_job_runs_to_success_with_every_line_logged_once_in_order(
+    dag_id: str, batch: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = run_dag(dag_id, script=COUNT_TO_20)
+    output = capfd.readouterr().out
+    assert run.state == "success"
+    assert logged_lines(output) == [f"line-{i}" for i in range(1, 21)]
+    (job,) = jobs_named_like(batch, dag_id)
+    assert job["status"] == "SUCCEEDED"
+
+
+@pytest.mark.parametrize("dag_id", ["batch_deferred", "batch_in_worker"])
+def test_a_failed_job_fails_the_task_with_its_exit_code_and_last_lines(
+    dag_id: str, batch: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = run_dag(dag_id, script="echo about-to-fail; exit 3")
+    output = capfd.readouterr().out
+    assert run.state == "failed"
+    assert "exit code 3" in output
+    assert "last log lines" in output
+    (job,) = jobs_named_like(batch, dag_id)
+    assert job["status"] == "FAILED"
+
+
+def test_override_environment_values_never_reach_the_task_log(batch: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    token = "tok-7f3a9c1e-never-print-me"
+    run = run_dag("batch_deferred", script="echo the job itself runs", token=token)
+    output = capfd.readouterr()
+    assert run.state == "success"
+    assert token not in output.out + output.err
+
+
+def test_an_array_job_logs_every_child_and_tolerates_one_failed_child(
+    batch: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    script = 'echo child-$AWS_BATCH_JOB_ARRAY_INDEX; [ "$AWS_BATCH_JOB_ARRAY_INDEX" != 1 ]'
+    run = run_dag("batch_deferred_array", script=script)
+    output = capfd.readouterr().out
+    assert run.state == "success"
+    for index in range(3):
+        assert f"[{index}] child-{index}" in output
+    (parent,) = [job for job in jobs_named_like(batch, "batch_deferred_array") if ":" not in job["jobId"]]
+    assert parent["status"] == "FAILED"
+    assert parent["arrayProperties"]["statusSummary"]["FAILED"] == 1
