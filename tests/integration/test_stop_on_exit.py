@@ -86,3 +86,39 @@ def test_sigterm_to_the_worker_stops_the_job(batch: Any) -> None:
         worker.wait()
     assert stopped["status"] == "FAILED"
     assert "killed in the worker" in stopped["statusReason"]
+
+
+def test_a_trigger_error_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """CloudWatch Logs refuses every read (a fault at the AWS boundary): the trigger gives up and stops the job."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    make_api_call = BaseClient._make_api_call
+
+    def refuse_log_reads(self: Any, operation_name: str, api_params: Any) -> Any:
+        if operation_name == "FilterLogEvents":
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, operation_name)
+        return make_api_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_log_reads)
+    run = run_dag("batch_deferred", script=LONG_JOB)
+    assert run.state == "failed"
+    job = wait_for_status(batch, the_job(batch, "batch_deferred")["jobId"], DONE, timeout=10)
+    assert job["status"] == "FAILED"
+    assert "waiting failed" in job["statusReason"]
+    assert "AccessDenied" in job["statusReason"]
+
+
+def test_our_own_bug_after_submission_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Anything that breaks in the operator after SubmitJob (here: persisting the extra links) stops the job."""
+    from airflow_batch_plus import links
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("a bug of ours")
+
+    monkeypatch.setattr(links, "persist", broken)
+    run = run_dag("batch_in_worker", script=LONG_JOB)
+    assert run.state == "failed"
+    job = wait_for_status(batch, the_job(batch, "batch_in_worker")["jobId"], DONE, timeout=10)
+    assert job["status"] == "FAILED"
+    assert "the task failed in the worker (RuntimeError)" in job["statusReason"]
