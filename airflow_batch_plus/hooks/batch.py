@@ -193,6 +193,26 @@ class BatchHook(AwsBaseHook):
             for item in page["jobSummaryList"]:
                 yield JobSummary.from_list_item(item)
 
+    def list_live_jobs(self, job_queue: str, **one_filter: Any) -> Iterator[JobSummary]:
+        """Every job of `job_queue` that has not ended, optionally narrowed by one ListJobs filter.
+
+        With a filter Batch returns every status in one listing, and ended jobs are skipped here;
+        without one, Batch lists one status at a time, so each live status is listed in turn.
+        """
+        if any(value not in (None, "") for value in one_filter.values()):
+            for summary in self.list_jobs(job_queue=job_queue, **one_filter):
+                if summary.status not in DONE:
+                    yield summary
+            return
+        for status in (
+            JobStatus.SUBMITTED,
+            JobStatus.PENDING,
+            JobStatus.RUNNABLE,
+            JobStatus.STARTING,
+            JobStatus.RUNNING,
+        ):
+            yield from self.list_jobs(job_queue=job_queue, status=status)
+
     # Stop
 
     def stop_jobs(

@@ -11,7 +11,8 @@ from typing import Any
 
 from airflow.sdk import DAG
 
-from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
+from airflow_batch_plus.callbacks import stop_batch_jobs
+from airflow_batch_plus.operators.batch import BatchStopJobsOperator, BatchSubmitJobOperator
 
 OVERRIDES = {
     "command": ["sh", "-c", "{{ dag_run.conf['script'] }}"],
@@ -42,3 +43,43 @@ deferred_timeout = submit_dag("batch_deferred_timeout", deferrable=True, executi
 in_worker_timeout = submit_dag("batch_in_worker_timeout", deferrable=False, execution_timeout=timedelta(seconds=4))
 deferred_stuck = submit_dag("batch_deferred_stuck", deferrable=True, max_runnable_time=timedelta(seconds=2))
 deferred_array = submit_dag("batch_deferred_array", deferrable=True, array_properties={"size": 3}, tolerated_failures=1)
+
+
+def kill_switch_dag(dag_id: str, **operator_kwargs: Any) -> DAG:
+    with DAG(dag_id, schedule=None, start_date=datetime(2026, 1, 1), catchup=False, tags=["test"]) as dag:
+        BatchStopJobsOperator(
+            task_id="stop",
+            job_queue="local-queue",
+            job_name="{{ dag_run.conf['job_name'] }}",
+            aws_conn_id=None,
+            region_name="us-east-1",
+            **operator_kwargs,
+        )
+    return dag
+
+
+kill_switch_cancel = kill_switch_dag("batch_kill_switch_cancel", stop_policy="cancel")
+kill_switch_terminate = kill_switch_dag("batch_kill_switch_terminate", stop_policy="terminate")
+kill_switch_dry_run = kill_switch_dag("batch_kill_switch_dry_run", stop_policy="terminate", dry_run=True)
+
+# The task keeps its job when it times out; the failed run's callback stops it.
+with DAG(
+    "batch_run_failure_callback",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    tags=["test"],
+    on_failure_callback=stop_batch_jobs,
+) as run_failure_callback:
+    BatchSubmitJobOperator(
+        task_id="job",
+        job_queue="local-queue",
+        job_definition="local-job",
+        container_overrides=OVERRIDES,
+        aws_conn_id=None,
+        region_name="us-east-1",
+        poll_interval=0.2,
+        deferrable=False,
+        stop_policy="keep",
+        execution_timeout=timedelta(seconds=4),
+    )
