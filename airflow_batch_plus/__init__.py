@@ -3,8 +3,8 @@
 Airflow finds this provider through the ``apache_airflow_provider`` entry point, which names
 :func:`get_provider_info`. The dictionary it returns lists only what exists in the package today
 (the local AWS Batch is a library and a command, not a provider component, so there is nothing to
-register for it). Hooks, operators, triggers, sensors and extra links are added to it as their modules
-land, each pointing at a real, importable module or class: Airflow imports every entry it is given.
+register for it). Each entry points at a real, importable module or class: Airflow imports every
+entry it is given.
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ def get_provider_info() -> dict[str, Any]:
         "name": "AWS Batch Plus",
         # Plain words: `airflow providers list` strips RST punctuation and renders square brackets as markup.
         "description": (
-            "An Apache Airflow provider for AWS Batch: hooks for Batch and its CloudWatch logs, and a local "
-            "AWS Batch (the 'local' extra) for tests and demos. Operators, trigger and sensors are on the roadmap."
+            "An Apache Airflow provider for AWS Batch: submit jobs and follow them with live CloudWatch logs "
+            "(deferrable through one shared poller), stop them on every way a task ends, reattach on retry, "
+            "a kill switch, and a local AWS Batch (the 'local' extra) for tests and demos."
         ),
         "versions": [__version__],
         "integrations": [
@@ -46,5 +47,13 @@ def get_provider_info() -> dict[str, Any]:
                 "integration-name": INTEGRATION_NAME,
                 "python-modules": ["airflow_batch_plus.hooks.batch", "airflow_batch_plus.hooks.logs"],
             }
+        ],
+        "operators": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.operators.batch"]}],
+        "triggers": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.triggers.batch"]}],
+        "extra-links": [
+            "airflow_batch_plus.links.BatchJobLink",
+            "airflow_batch_plus.links.BatchJobQueueLink",
+            "airflow_batch_plus.links.BatchJobDefinitionLink",
+            "airflow_batch_plus.links.BatchJobLogsLink",
         ],
     }

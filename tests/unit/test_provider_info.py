@@ -101,6 +101,9 @@ def test_every_module_it_lists_imports() -> None:
         for entry in info.get(section, ())
         for module in entry["python-modules"]
     ]
-    assert "airflow_batch_plus.hooks.batch" in modules
+    assert {"airflow_batch_plus.hooks.batch", "airflow_batch_plus.operators.batch"} <= set(modules)
     for module in modules:
         importlib.import_module(module)
+    for link in info["extra-links"]:
+        module, name = link.rsplit(".", 1)
+        assert getattr(importlib.import_module(module), name)().name
