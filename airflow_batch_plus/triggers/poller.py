@@ -25,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import DONE, JobSnapshot, JobStatus
 
 if TYPE_CHECKING:
@@ -43,6 +44,9 @@ DEFAULT_FAILURE_GRACE_SECONDS = 300.0
 # Registrations and log requests that arrive within this window share one call.
 COALESCE_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 60.0
+# DescribeJobs calls a second for all pollers of a process: AWS allows about 50 Batch calls a second per
+# account, shared with every other client; at 100 ids a call this still follows 1,000 jobs a second.
+DEFAULT_BATCH_REQUESTS_PER_SECOND = 10.0
 
 _PollerKey = tuple[str | None, str | None]  # (aws_conn_id, region_name)
 
@@ -134,6 +138,7 @@ class JobPoller:
         missing_grace: float = DEFAULT_MISSING_GRACE_SECONDS,
         failure_grace: float = DEFAULT_FAILURE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
+        budget: RequestBudget | None = None,
     ):
         self._make_batch_hook = make_batch_hook
         self._make_logs_hook = make_logs_hook
@@ -150,6 +155,7 @@ class JobPoller:
         self._log_task: asyncio.Task[None] | None = None
         self._failing_since: float | None = None
         self._failures = 0
+        self._budget = budget if budget is not None else shared_budget("batch", rate=DEFAULT_BATCH_REQUESTS_PER_SECOND)
 
     # Sharing: one poller per event loop, connection and region.
 
@@ -267,7 +273,17 @@ class JobPoller:
                 watch._deliver(snapshot)
 
     def _describe(self, job_ids: list[str]) -> DescribeResult:
-        return self.batch_hook.describe_jobs(job_ids)
+        """Describe in calls of 100, each waiting on the process's Batch budget (in this worker thread)."""
+        from airflow_batch_plus.hooks.batch import DescribeResult
+
+        jobs: dict[str, JobSnapshot] = {}
+        missing: list[str] = []
+        for start in range(0, len(job_ids), DESCRIBE_IDS_PER_CALL):
+            self._budget.acquire()
+            result = self.batch_hook.describe_jobs(job_ids[start : start + DESCRIBE_IDS_PER_CALL])
+            jobs.update(result.jobs)
+            missing.extend(result.missing)
+        return DescribeResult(jobs=jobs, missing=tuple(missing))
 
     def _missing(self, target: _Target, now: float) -> None:
         if target.missing_since is None:
