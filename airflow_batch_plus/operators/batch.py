@@ -23,6 +23,7 @@ from airflow_batch_plus.jobs import (
     DEFAULT_LOG_GROUP,
     JobSnapshot,
     JobStatus,
+    StopAction,
     StopPolicy,
     check_job_name,
     make_job_name,
@@ -53,6 +54,11 @@ JOB_ID_XCOM_KEY = "batch_job_id"
 # which stops the job, always fires first.
 DEFERRAL_TIMEOUT_MARGIN = timedelta(minutes=2)
 FAILURE_LOG_LINES = 20
+_DRY_RUN_OUTCOMES = {
+    StopAction.CANCEL: "would cancel",
+    StopAction.TERMINATE: "would terminate",
+    StopAction.NONE: "would leave running",
+}
 _TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
 
 
@@ -629,7 +635,7 @@ class BatchStopJobsOperator(BaseOperator):
         jobs = self._matching_jobs(hook)
         if self.list_only:
             outcomes = {
-                job.job_id: f"would {decide_stop(StopPolicy(self.stop_policy), job.status).value}" for job in jobs
+                job.job_id: _DRY_RUN_OUTCOMES[decide_stop(StopPolicy(self.stop_policy), job.status)] for job in jobs
             }
             for job in jobs:
                 self.log.info(
