@@ -35,3 +35,13 @@ def wait_for_status(batch: Any, job_id: str, statuses: set[str], timeout: float 
         if job["status"] in statuses or time.monotonic() > deadline:
             return dict(job)
         time.sleep(0.05)
+
+
+def xcoms(run: Any, task_id: str = "job") -> dict[str, Any]:
+    """Every XCom the task pushed in `run`, by key, deserialised."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+
+    with create_session() as session:
+        rows = session.scalars(XComModel.get_many(run_id=run.run_id, dag_ids=run.dag_id, task_ids=task_id)).all()
+        return {row.key: XComModel.deserialize_value(row) for row in rows}

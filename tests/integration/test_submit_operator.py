@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dag_runs import jobs_named_like, run_dag
+from dag_runs import jobs_named_like, run_dag, xcoms
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -62,3 +62,19 @@ def test_an_array_job_logs_every_child_and_tolerates_one_failed_child(
     (parent,) = [job for job in jobs_named_like(batch, "batch_deferred_array") if ":" not in job["jobId"]]
     assert parent["status"] == "FAILED"
     assert parent["arrayProperties"]["statusSummary"]["FAILED"] == 1
+
+
+def test_the_result_job_id_and_console_links_are_in_xcom(batch: Any) -> None:
+    run = run_dag("batch_deferred", script="echo linked")
+    assert run.state == "success"
+    (job,) = jobs_named_like(batch, "batch_deferred")
+    stored = xcoms(run)
+    result = stored["return_value"]
+    assert (result["job_id"], result["status"], result["exit_code"]) == (job["jobId"], "SUCCEEDED", 0)
+    assert stored["batch_job_id"] == job["jobId"]
+    region_console = "https://us-east-1.console.aws.amazon.com"
+    assert stored["_link_BatchJobLink"] == f"{region_console}/batch/home?region=us-east-1#jobs/detail/{job['jobId']}"
+    assert stored["_link_BatchJobQueueLink"].endswith("#queues/detail/local-queue")
+    assert stored["_link_BatchJobDefinitionLink"].endswith("#job-definition/detail/local-job")
+    stream = job["container"]["logStreamName"].replace("/", "$252F")
+    assert stored["_link_BatchJobLogsLink"].endswith(f"/log-group/$252Faws$252Fbatch$252Fjob/log-events/{stream}")
