@@ -265,8 +265,14 @@ class _JobFollower:
         return all(child_id in self.latest and self.latest[child_id].is_done for child_id in self.children)
 
     def log_streams(self) -> list[LogStream]:
-        jobs = [self.snapshot, *self.latest.values()] if self.snapshot else list(self.latest.values())
-        return [stream for job in jobs if job is not None for stream in job.log_streams]
+        """Every stream once. A job with children logs through them only: a multi-node parent reports its
+        main node's stream as its own, and the node's copy carries the label (`[node 0]`) to show."""
+        jobs = list(self.latest.values()) if self.children else [self.snapshot] if self.snapshot else []
+        streams: dict[str, LogStream] = {}
+        for job in jobs:
+            for stream in job.log_streams:
+                streams.setdefault(stream.key, stream)
+        return list(streams.values())
 
     def close(self) -> None:
         self.watch.close()

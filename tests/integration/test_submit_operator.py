@@ -78,3 +78,31 @@ def test_the_result_job_id_and_console_links_are_in_xcom(batch: Any) -> None:
     assert stored["_link_BatchJobDefinitionLink"].endswith("#job-definition/detail/local-job")
     stream = job["container"]["logStreamName"].replace("/", "$252F")
     assert stored["_link_BatchJobLogsLink"].endswith(f"/log-group/$252Faws$252Fbatch$252Fjob/log-events/{stream}")
+
+
+def test_a_multi_node_job_logs_every_nodes_lines(batch: Any, capfd: pytest.CaptureFixture[str]) -> None:
+    script = "for i in 1 2; do echo node-$AWS_BATCH_JOB_NODE_INDEX-line-$i; sleep 0.1; done"
+    container = {
+        "image": "local",
+        "command": ["sh", "-c", script],
+        "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+    }
+    batch.register_job_definition(
+        jobDefinitionName="multinode-test",
+        type="multinode",
+        nodeProperties={
+            "numNodes": 2,
+            "mainNode": 0,
+            "nodeRangeProperties": [{"targetNodes": "0:", "container": container}],
+        },
+    )
+    run = run_dag("batch_deferred_multinode")
+    output = capfd.readouterr().out
+    assert run.state == "success"
+    for node in range(3):
+        logged = [
+            line.split("[airflow_batch_plus")[0].split("] ", 1)[1].strip()
+            for line in output.splitlines()
+            if f"node-{node}-line" in line
+        ]
+        assert logged == [f"[node {node}] node-{node}-line-1", f"[node {node}] node-{node}-line-2"]

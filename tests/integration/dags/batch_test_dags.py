@@ -83,3 +83,16 @@ with DAG(
         stop_policy="keep",
         execution_timeout=timedelta(seconds=4),
     )
+
+# A multi-node job: the test registers the `multinode-test` job definition first.
+with DAG("batch_deferred_multinode", schedule=None, start_date=datetime(2026, 1, 1), catchup=False) as multinode:
+    BatchSubmitJobOperator(
+        task_id="job",
+        job_queue="local-queue",
+        job_definition="multinode-test",
+        node_overrides={"numNodes": 3},
+        aws_conn_id=None,
+        region_name="us-east-1",
+        poll_interval=0.2,
+        deferrable=True,
+    )
