@@ -136,3 +136,13 @@ def test_multi_node_job_runs_every_node_and_follows_the_main_node(local_batch: L
     listed = batch.list_jobs(multiNodeJobId=parent, jobStatus="SUCCEEDED")["jobSummaryList"]
     assert f"{parent}#0" in [item["jobId"] for item in listed]
     assert_conforms("DescribeJobs", batch.describe_jobs(jobs=[parent, f"{parent}#0"]))
+
+
+def test_a_job_depending_on_an_array_parent_waits_for_every_child(local_batch: LocalBatch, batch: Any) -> None:
+    slow_on_index_1 = '[ "$AWS_BATCH_JOB_ARRAY_INDEX" = 1 ] && sleep 0.5; true'
+    array = submit(local_batch, slow_on_index_1, arrayProperties={"size": 2})
+    after = submit(local_batch, "true", dependsOn=[{"jobId": array}])
+    job = wait_for(batch, after)
+    slowest = describe(batch, f"{array}:1")
+    assert (job["status"], slowest["status"]) == ("SUCCEEDED", "SUCCEEDED")
+    assert job["startedAt"] >= slowest["stoppedAt"]

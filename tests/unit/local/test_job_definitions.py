@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from conftest import submit, wait_for
+
 from airflow_batch_plus.local import LocalBatch
 
 
@@ -33,3 +35,13 @@ def test_describe_job_definitions_by_name_revision_arn_and_name(local_batch: Loc
     assert revisions("etl:3", "missing:1") == []
     batch_client.deregister_job_definition(jobDefinition=second["jobDefinitionArn"])
     assert revisions("etl:1", "etl:2", status="ACTIVE") == [1]
+
+
+def test_submit_takes_a_job_definition_by_arn_or_name_revision(local_batch: LocalBatch, batch_client: Any) -> None:
+    assert local_batch.env is not None
+    arn = local_batch.env.job_definition_arn
+    named = f"{local_batch.env.job_definition_name}:{arn.rsplit(':', 1)[1]}"
+    for reference in (arn, named):
+        job_id = submit(local_batch, "true", jobDefinition=reference)
+        job = wait_for(batch_client, job_id)
+        assert (job["status"], job["jobDefinition"]) == ("SUCCEEDED", arn)

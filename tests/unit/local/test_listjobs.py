@@ -153,3 +153,11 @@ def test_array_children_are_listed_by_array_job_id_not_by_queue(local_batch: Loc
     queue = batch.list_jobs(jobQueue="local-queue", jobStatus="SUCCEEDED")["jobSummaryList"]
     assert [item["jobId"] for item in queue] == [parent]
     assert queue[0]["arrayProperties"] == {"size": 3}
+
+
+def test_the_queue_may_be_named_by_its_arn(local_batch: LocalBatch, batch: Any) -> None:
+    assert local_batch.env is not None
+    job_id = submit(local_batch, "true", jobName="by-arn")
+    wait_for(batch, job_id)
+    listed = batch.list_jobs(jobQueue=local_batch.env.queue_arn, jobStatus="SUCCEEDED")["jobSummaryList"]
+    assert [item["jobId"] for item in listed] == [job_id]

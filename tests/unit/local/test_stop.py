@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -202,3 +204,29 @@ def test_stopping_an_unknown_job_is_a_client_exception(local_batch: LocalBatch, 
     for call in (batch.cancel_job, batch.terminate_job):
         with pytest.raises(ClientError, match="does not exist"):
             call(jobId="00000000-0000-0000-0000-000000000000", reason="x")
+
+
+def test_terminate_signals_the_whole_process_group(local_batch: LocalBatch, batch: Any, tmp_path: Path) -> None:
+    child_pid_file = tmp_path / "child"
+    job_id = submit(
+        local_batch, f"sleep 30 & echo $! > {child_pid_file}; trap 'exit 143' TERM; while true; do sleep 0.05; done"
+    )
+    wait_for(batch, job_id, "RUNNING")
+    deadline = time.monotonic() + 5
+    while not child_pid_file.exists() or not child_pid_file.read_text().strip():
+        assert time.monotonic() < deadline, "the job never started its background child"
+        time.sleep(0.02)
+    child = int(child_pid_file.read_text())
+    batch.terminate_job(jobId=job_id, reason="stop the group")
+    wait_for(batch, job_id)
+    while _alive(child):
+        assert time.monotonic() < deadline + 5, f"background child {child} outlived its job"
+        time.sleep(0.02)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
