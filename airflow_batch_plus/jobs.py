@@ -391,13 +391,20 @@ def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) 
             labelled[stream.key] = LogStream(stream.group, stream.name, " ".join(filter(None, [prefix, label])))
 
     attempts = list(attempts)
+    container = item.get("container") or {}
+    current: LogStream | None = None
+    if container.get("logStreamName"):
+        current = LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"])
+    listed = {stream.key for attempt in attempts for stream in attempt.log_streams}
+    running_unlisted = current is not None and current.key not in listed
+    # Labels stay the same from one snapshot to the next: once a job has a second attempt, every
+    # attempt is numbered, including the one still running that `attempts` does not list yet.
+    numbered = len(attempts) + running_unlisted > 1
     for number, attempt in enumerate(attempts, start=1):
         for stream in attempt.log_streams:
-            add(stream, f"attempt {number}" if len(attempts) > 1 else "")
-    container = item.get("container") or {}
-    if container.get("logStreamName"):
-        current = f"attempt {len(attempts) + 1}" if attempts else ""
-        add(LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"]), current)
+            add(stream, f"attempt {number}" if numbered else "")
+    if current is not None:
+        add(current, f"attempt {len(attempts) + 1}" if numbered else "")
     for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
         for ecs_container in task.get("containers") or ():
             if ecs_container.get("logStreamName"):

@@ -128,6 +128,9 @@ def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
     depends_on = params.get("dependsOn")
     if isinstance(depends_on, list | tuple) and len(depends_on) > MAX_DEPENDENCIES:
         problems.append(f"dependsOn: at most {MAX_DEPENDENCIES} jobs, got {len(depends_on)}")
+    for index, dependency in enumerate(depends_on if isinstance(depends_on, list | tuple) else ()):
+        if isinstance(dependency, Mapping) and not dependency.get("jobId"):
+            problems.append(f"dependsOn[{index}].jobId: required (the id of the job to wait for)")
     timeout = params.get("timeout")
     duration = timeout.get("attemptDurationSeconds") if isinstance(timeout, Mapping) else None
     if isinstance(duration, int) and duration < MIN_ATTEMPT_DURATION_SECONDS:
