@@ -230,10 +230,12 @@ class JobPoller:
     async def _run(self) -> None:
         while self._targets:
             now = self._clock()
-            due = [target for target in self._targets.values() if target.next_due <= now]
+            # Ids due within the coalescing window go now too, so ids registered or polled moments
+            # apart keep sharing calls instead of drifting into calls of their own.
+            due = [target for target in self._targets.values() if target.next_due <= now + COALESCE_SECONDS]
             if not due:
                 self._wakeup.clear()
-                sleep = min(target.next_due for target in self._targets.values()) - now
+                sleep = min(target.next_due for target in self._targets.values()) - now - COALESCE_SECONDS
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=max(sleep, 0.001))
                 continue
@@ -243,11 +245,16 @@ class JobPoller:
         """The due targets, plus the soonest-due others to fill the last call: they ride along for free."""
         room = -len(due) % DESCRIBE_IDS_PER_CALL
         if room:
+            chosen = {target.job_id for target in due}
             waiting = sorted(
-                (target for target in self._targets.values() if target.next_due > self._clock()),
+                (
+                    target
+                    for target in self._targets.values()
+                    if target.job_id not in chosen and target.status not in DONE and target.next_due != math.inf
+                ),
                 key=lambda target: target.next_due,
             )
-            due = due + [target for target in waiting if target.status not in DONE][:room]
+            due = due + waiting[:room]
         return due
 
     async def _poll(self, targets: list[_Target]) -> None:

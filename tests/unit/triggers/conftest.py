@@ -1,0 +1,31 @@
+"""Fixtures for the trigger tests: jobs held in SUBMITTED, and a poller whose AWS calls are counted."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_batch_plus.hooks.batch import BatchHook
+from airflow_batch_plus.hooks.budget import RequestBudget
+from airflow_batch_plus.hooks.logs import BatchLogsHook
+from airflow_batch_plus.local import LocalBatch
+from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.triggers.poller import JobPoller
+
+
+@pytest.fixture
+def calls() -> CallCounter:
+    return CallCounter()
+
+
+@pytest.fixture
+def make_poller(local_batch: LocalBatch, calls: CallCounter) -> object:
+    """Build a JobPoller on the local Batch (inside the test's event loop), its calls counted."""
+
+    def build(**options: float) -> JobPoller:
+        batch = BatchHook(aws_conn_id=None, region_name="us-east-1")
+        logs = BatchLogsHook(aws_conn_id=None, region_name="us-east-1", budget=RequestBudget(rate=1000))
+        calls.attach(batch.client)
+        calls.attach(logs.client)
+        return JobPoller(lambda: batch, lambda: logs, budget=RequestBudget(rate=1000), **options)
+
+    return build

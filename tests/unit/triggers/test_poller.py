@@ -1,0 +1,209 @@
+"""The shared poller: one DescribeJobs call per 100 watched jobs per cycle, whatever the number of triggers."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from botocore.awsrequest import AWSResponse
+
+from airflow_batch_plus.jobs import JobStatus, LogStream
+from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
+from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.triggers.poller import (
+    JobPoller,
+    JobVanishedError,
+    PollingFailedError,
+    poll_interval_for,
+)
+
+HELD = LocalBatchConfig(submitted_seconds=3600, tick_seconds=0.05)
+
+
+def hold_jobs(local_batch: LocalBatch, count: int) -> list[str]:
+    assert local_batch.env is not None
+    request = {"jobQueue": local_batch.env.queue_name, "jobDefinition": local_batch.env.job_definition_name}
+    return [local_batch.engine.submit_job({**request, "jobName": f"held-{i}"}).job_id for i in range(count)]
+
+
+def describe_calls(calls: CallCounter) -> list[list[str]]:
+    return [list(params["jobs"]) for name, params in calls.requests if name == "DescribeJobs"]
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_250_watched_jobs_cost_3_describe_jobs_calls_a_cycle(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter
+) -> None:
+    job_ids = hold_jobs(local_batch, 250)
+
+    async def two_cycles() -> None:
+        poller = make_poller()
+        watches = [poller.watch(job_id, interval=0.3) for job_id in job_ids]
+        for _ in range(2):
+            snapshots = await asyncio.gather(*(watch.next() for watch in watches))
+            assert [snapshot.job_id for snapshot in snapshots] == job_ids
+            assert {snapshot.status for snapshot in snapshots} == {JobStatus.SUBMITTED}
+        for watch in watches:
+            watch.close()
+
+    asyncio.run(two_cycles())
+    assert [len(ids) for ids in describe_calls(calls)] == [100, 100, 50, 100, 100, 50]
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_an_id_watched_twice_is_asked_once_and_forgotten_when_nobody_watches(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter
+) -> None:
+    first, second = hold_jobs(local_batch, 2)
+
+    async def scenario() -> JobPoller:
+        poller = make_poller()
+        one, two, other = poller.watch(first, 0.1), poller.watch(first, 0.1), poller.watch(second, 0.1)
+        await asyncio.gather(one.next(), two.next(), other.next())
+        one.close()
+        one.close()  # idempotent
+        await two.next()
+        two.close()
+        calls.clear()
+        await other.next()
+        await other.next()
+        other.close()
+        await asyncio.sleep(0.3)
+        return poller
+
+    poller = asyncio.run(scenario())
+    assert all(ids == [second] for ids in describe_calls(calls))
+    assert poller.watched_job_ids == []
+    assert poller._task is not None and poller._task.done()
+
+
+def test_a_job_batch_never_returns_is_an_error_after_the_grace_not_before(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller]
+) -> None:
+    async def scenario() -> tuple[float, BaseException]:
+        poller = make_poller(missing_grace=0.6)
+        watch = poller.watch("no-such-job", 0.1)
+        started = time.monotonic()
+        with pytest.raises(JobVanishedError) as error:
+            await watch.next()
+        return time.monotonic() - started, error.value
+
+    waited, error = asyncio.run(scenario())
+    assert 0.6 <= waited < 3
+    assert "Batch has not returned job no-such-job" in str(error)
+
+
+def fail_describe_jobs(poller: JobPoller, failures: dict[str, int]) -> None:
+    """A 500 on every DescribeJobs while failures['left'] > 0 (injected at botocore's send, the AWS boundary)."""
+
+    def respond(request: Any, **_: Any) -> AWSResponse | None:
+        if failures["left"] <= 0:
+            return None
+        failures["left"] -= 1
+        return AWSResponse(request.url, 500, {}, None)
+
+    poller.batch_hook.client.meta.events.register("before-send.batch.DescribeJobs", respond)
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_describe_failures_back_off_and_recover(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (job_id,) = hold_jobs(local_batch, 1)
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    monkeypatch.setattr("airflow_batch_plus.triggers.poller.random.uniform", lambda low, high: 0.05)
+
+    async def scenario() -> JobStatus:
+        poller = make_poller(failure_grace=30)
+        failures = {"left": 25}  # more than botocore's 10 attempts: the poller itself has to try again
+        fail_describe_jobs(poller, failures)
+        watch = poller.watch(job_id, 0.1)
+        snapshot = await asyncio.wait_for(watch.next(), timeout=20)
+        watch.close()
+        assert failures["left"] == 0
+        return snapshot.status
+
+    assert asyncio.run(scenario()) is JobStatus.SUBMITTED
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_describe_failing_past_the_failure_grace_fails_the_watchers(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (job_id,) = hold_jobs(local_batch, 1)
+    monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
+    monkeypatch.setattr("airflow_batch_plus.triggers.poller.random.uniform", lambda low, high: 0.05)
+
+    async def scenario() -> BaseException:
+        poller = make_poller(failure_grace=0.5)
+        fail_describe_jobs(poller, {"left": 10_000})
+        watch = poller.watch(job_id, 0.1)
+        with pytest.raises(PollingFailedError) as error:
+            await asyncio.wait_for(watch.next(), timeout=20)
+        return error.value
+
+    assert "DescribeJobs has failed" in str(asyncio.run(scenario()))
+
+
+def put_lines(local_batch: LocalBatch, group: str, names: list[str]) -> list[LogStream]:
+    logs: Any = local_batch.client("logs")
+    logs.create_log_group(logGroupName=group)
+    for name in names:
+        logs.create_log_stream(logGroupName=group, logStreamName=name)
+        logs.put_log_events(
+            logGroupName=group, logStreamName=name, logEvents=[{"timestamp": int(time.time() * 1000), "message": name}]
+        )
+    return [LogStream(group, name) for name in names]
+
+
+def test_log_reads_asked_together_share_one_filter_log_events_call(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter
+) -> None:
+    from airflow_batch_plus.hooks.logs import LogCursor
+
+    streams = put_lines(local_batch, "/shared", [f"job-{i}" for i in range(40)])
+
+    async def scenario() -> list[list[str]]:
+        poller = make_poller()
+        results = await asyncio.gather(*(poller.read_logs([stream], LogCursor()) for stream in streams))
+        return [[line.message for line in lines] for lines in results]
+
+    assert asyncio.run(scenario()) == [[stream.name] for stream in streams]
+    assert calls.calls["FilterLogEvents"] == 1
+
+
+def test_two_readers_of_one_stream_are_never_served_by_one_call(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter
+) -> None:
+    from airflow_batch_plus.hooks.logs import LogCursor
+
+    (stream,) = put_lines(local_batch, "/twice", ["shared"])
+
+    async def scenario() -> list[list[str]]:
+        poller = make_poller()
+        first, second = await asyncio.gather(
+            poller.read_logs([stream], LogCursor()), poller.read_logs([stream], LogCursor())
+        )
+        return [[line.message for line in first], [line.message for line in second]]
+
+    assert asyncio.run(scenario()) == [["shared"], ["shared"]]
+    assert calls.calls["FilterLogEvents"] == 2
+
+
+def test_poll_intervals_adapt_to_the_status() -> None:
+    assert poll_interval_for(JobStatus.STARTING, 30) == 15
+    assert poll_interval_for(JobStatus.RUNNING, 30) == 30
+    assert poll_interval_for(JobStatus.RUNNABLE, 30) == 60
+    assert poll_interval_for(JobStatus.RUNNABLE, 60) == 90  # at most 30 s later
+    assert poll_interval_for(None, 30) == 30
+
+
+def test_a_watch_needs_a_positive_interval(make_poller: Callable[..., JobPoller]) -> None:
+    async def scenario() -> None:
+        with pytest.raises(ValueError, match="poll_interval=0"):
+            make_poller().watch("j", 0)
+
+    asyncio.run(scenario())
