@@ -71,7 +71,11 @@ BAD_SUBMITS: list[tuple[str, dict[str, Any], str]] = [
         request(dependsOn=[{"jobId": f"j{i}"} for i in range(21)]),
         "dependsOn: at most 20 jobs, got 21",
     ),
-    ("dependency-without-id", request(dependsOn=[{"type": "N_TO_N"}]), "dependsOn[0].jobId: required (the id of the job to wait for)"),
+    (
+        "dependency-without-id",
+        request(dependsOn=[{"type": "N_TO_N"}]),
+        "dependsOn[0].jobId: required (the id of the job to wait for)",
+    ),
     (
         "attempt-duration-59",
         request(timeout={"attemptDurationSeconds": 59}),
