@@ -177,7 +177,7 @@ class BatchJobTrigger(BaseTrigger):
         lines: list[LogLine] = await self.poller.read_logs(streams, cursor)
         for line in lines:
             if cursor.is_new(line):
-                self.log.info("%s", line.render())
+                self.log.info(line.render())
                 cursor.mark(line)
         return len(lines)
 

@@ -1,0 +1,194 @@
+"""BatchJobTrigger on the local Batch, run the way a triggerer runs it: in an event loop, to its first event."""
+
+from __future__ import annotations
+
+import asyncio
+import importlib
+import json
+import time
+from typing import Any
+
+import pytest
+import structlog.testing
+
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus
+from airflow_batch_plus.local import LocalBatch
+from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.triggers.batch import BatchJobTrigger
+from airflow_batch_plus.triggers.poller import JobPoller
+
+LONG = "echo started; sleep 30"
+
+
+def submit(local_batch: LocalBatch, script: str, **fields: Any) -> str:
+    assert local_batch.env is not None
+    job_id: str = local_batch.client("batch").submit_job(
+        jobName="trigger-test",
+        jobQueue=local_batch.env.queue_name,
+        jobDefinition=local_batch.env.job_definition_name,
+        containerOverrides={"command": ["sh", "-c", script], **fields.pop("containerOverrides", {})},
+        **fields,
+    )["jobId"]
+    return job_id
+
+
+def trigger(job_id: str, **options: Any) -> BatchJobTrigger:
+    return BatchJobTrigger(job_id, aws_conn_id=None, region_name="us-east-1", poll_interval=0.2, **options)
+
+
+async def first_event(batch_trigger: BatchJobTrigger) -> dict[str, Any]:
+    async for event in batch_trigger.run():
+        return dict(event.payload)
+    raise AssertionError("no event")
+
+
+def run(batch_trigger: BatchJobTrigger) -> dict[str, Any]:
+    return asyncio.run(asyncio.wait_for(first_event(batch_trigger), timeout=60))
+
+
+def status_of(local_batch: LocalBatch, job_id: str, wanted: set[str], timeout: float = 10) -> dict[str, Any]:
+    batch = local_batch.client("batch")
+    deadline = time.monotonic() + timeout
+    while True:
+        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
+        if job["status"] in wanted or time.monotonic() > deadline:
+            return dict(job)
+        time.sleep(0.05)
+
+
+def run_logged(batch_trigger: BatchJobTrigger, prefix: str) -> tuple[dict[str, Any], list[str]]:
+    """The trigger's first event, and the messages starting with `prefix` it logged on the way.
+
+    Airflow 3 triggers log through structlog; these are the records the task log would show.
+    """
+    with structlog.testing.capture_logs() as entries:
+        event = run(batch_trigger)
+    return event, [
+        str(entry["event"]) for entry in entries if str(entry["event"]).lstrip("[0123456789] ").startswith(prefix)
+    ]
+
+
+def test_every_field_survives_serialisation() -> None:
+    original = BatchJobTrigger(
+        "j-1",
+        aws_conn_id="prod",
+        region_name="eu-west-1",
+        poll_interval=7,
+        stream_logs=False,
+        log_cursor={"overlap_ms": 10_000, "streams": {}},
+        deadline=1_900_000_000.5,
+        stop_policy="cancel",
+        stop_reason="Stopped by Airflow: dag d",
+        max_runnable_seconds=600,
+        runnable_since=1_800_000_000.0,
+    )
+    classpath, kwargs = original.serialize()
+    module, name = classpath.rsplit(".", 1)
+    assert getattr(importlib.import_module(module), name) is BatchJobTrigger
+    rebuilt = BatchJobTrigger(**json.loads(json.dumps(kwargs)))
+    assert rebuilt.serialize() == (classpath, kwargs)
+    assert kwargs["stop_policy"] == "cancel" and kwargs["deadline"] == 1_900_000_000.5
+
+
+def test_bad_arguments_are_refused_when_the_trigger_is_made() -> None:
+    with pytest.raises(ValueError, match="poll_interval=0"):
+        BatchJobTrigger("j", poll_interval=0)
+    with pytest.raises(ValueError, match="stop_policy='nuke'"):
+        BatchJobTrigger("j", stop_policy="nuke")
+
+
+def test_success_carries_the_snapshot_and_cursor_and_every_line_is_logged_once_in_order(
+    local_batch: LocalBatch,
+) -> None:
+    job_id = submit(local_batch, "for i in $(seq 1 30); do echo line-$i; sleep 0.01; done")
+    event, lines = run_logged(trigger(job_id), "line-")
+    assert (event["status"], event["job_id"], event["stopped"]) == ("success", job_id, False)
+    snapshot = JobSnapshot.from_dict(event["job"])
+    assert (snapshot.status, snapshot.exit_code) == (JobStatus.SUCCEEDED, 0)
+    assert lines == [f"line-{i}" for i in range(1, 31)]
+
+    again, lines = run_logged(trigger(job_id, log_cursor=event["log_cursor"]), "line-")
+    assert again["status"] == "success" and lines == []  # resumed with that cursor: nothing twice
+
+
+def test_a_failed_job_gives_a_failed_event_with_its_exit_code(local_batch: LocalBatch) -> None:
+    event = run(trigger(submit(local_batch, "exit 3")))
+    assert event["status"] == "failed"
+    assert JobSnapshot.from_dict(event["job"]).exit_code == 3
+
+
+def test_array_children_lines_are_logged_with_their_index(local_batch: LocalBatch) -> None:
+    job_id = submit(local_batch, "echo child-$AWS_BATCH_JOB_ARRAY_INDEX", arrayProperties={"size": 3})
+    event, lines = run_logged(trigger(job_id), "child-")
+    assert event["status"] == "success"
+    assert sorted(lines) == ["[0] child-0", "[1] child-1", "[2] child-2"]
+
+
+@pytest.mark.parametrize(("policy", "expected"), [("terminate", "FAILED"), ("keep", "RUNNING")])
+def test_the_deadline_stops_the_job_per_policy_and_emits_timeout(
+    local_batch: LocalBatch, policy: str, expected: str
+) -> None:
+    job_id = submit(local_batch, LONG)
+    status_of(local_batch, job_id, {"RUNNING"})
+    event = run(trigger(job_id, deadline=time.time() + 1, stop_policy=policy, stop_reason="Test run"))
+    assert event["status"] == "timeout"
+    job = status_of(local_batch, job_id, {"FAILED"}, timeout=10 if expected == "FAILED" else 0.5)
+    assert job["status"] == expected
+    if expected == "FAILED":
+        assert job["statusReason"] == "Test run: the task's execution_timeout passed"
+
+
+def test_a_job_stuck_in_runnable_is_stopped(local_batch: LocalBatch) -> None:
+    job_id = submit(local_batch, LONG, containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "1024"}]})
+    event = run(trigger(job_id, max_runnable_seconds=0.5))
+    assert event["status"] == "stuck" and event["stopped"] is True
+    job = status_of(local_batch, job_id, {"FAILED"})
+    assert job["status"] == "FAILED" and "max_runnable_time" in job["statusReason"]
+
+
+def test_on_kill_stops_per_policy_and_a_second_call_does_nothing_more(
+    local_batch: LocalBatch, calls: CallCounter
+) -> None:
+    running = submit(local_batch, LONG)
+    waiting = submit(
+        local_batch, LONG, containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "1024"}]}
+    )
+    status_of(local_batch, running, {"RUNNING"})
+    status_of(local_batch, waiting, {"RUNNABLE"})
+
+    async def kill(job_id: str, policy: str, times: int) -> None:
+        batch_trigger = trigger(job_id, stop_policy=policy)
+        calls.attach(JobPoller.shared(None, "us-east-1").batch_hook.client)
+        for _ in range(times):
+            await batch_trigger.on_kill()
+
+    calls.clear()
+    asyncio.run(kill(running, "terminate", times=2))
+    assert calls.calls["TerminateJobs"] == 1
+    assert status_of(local_batch, running, {"FAILED"})["status"] == "FAILED"
+
+    running_too = submit(local_batch, LONG)
+    status_of(local_batch, running_too, {"RUNNING"})
+    asyncio.run(kill(running_too, "cancel", times=1))  # cancel lets a running job finish
+    assert status_of(local_batch, running_too, {"FAILED"}, timeout=0.5)["status"] == "RUNNING"
+    asyncio.run(kill(waiting, "cancel", times=1))  # ... and removes one that has not started
+    assert status_of(local_batch, waiting, {"FAILED"})["status"] == "FAILED"
+
+
+def test_fifty_triggers_share_one_describe_jobs_call_a_cycle(local_batch: LocalBatch, calls: CallCounter) -> None:
+    job_ids = [submit(local_batch, "sleep 1.5") for _ in range(50)]
+
+    async def all_of_them() -> list[dict[str, Any]]:
+        calls.attach(JobPoller.shared(None, "us-east-1").batch_hook.client)
+        started = time.monotonic()
+        events = await asyncio.gather(*(first_event(trigger(job_id, stream_logs=False)) for job_id in job_ids))
+        cycles = (time.monotonic() - started) / 0.2
+        # One trigger per call would be 50 calls a cycle. Shared, it is about one (two while jobs sit
+        # in statuses polled at different rates: STARTING twice as often, RUNNABLE half as often).
+        assert calls.calls["DescribeJobs"] <= 2 * cycles + 3, (calls.calls, cycles)
+        return events
+
+    events = asyncio.run(all_of_them())
+    assert [event["status"] for event in events] == ["success"] * 50
+    asked = [len(params["jobs"]) for name, params in calls.requests if name == "DescribeJobs"]
+    assert max(asked) <= 100 and sum(asked) / len(asked) >= 25
