@@ -213,6 +213,30 @@ class BatchHook(AwsBaseHook):
         ):
             yield from self.list_jobs(job_queue=job_queue, status=status)
 
+    def first_live_job(self, job_queue: str) -> JobSummary | None:
+        """Any one job of `job_queue` that has not ended, or None when the queue is drained.
+
+        Lists one live status at a time, one job a page, and stops at the first job found: at most
+        five small ListJobs calls, however busy the queue is.
+        """
+        for status in (
+            JobStatus.SUBMITTED,
+            JobStatus.PENDING,
+            JobStatus.RUNNABLE,
+            JobStatus.STARTING,
+            JobStatus.RUNNING,
+        ):
+            for summary in self.list_jobs(job_queue=job_queue, status=status, page_size=1):
+                return summary
+        return None
+
+    # Queues
+
+    def describe_job_queue(self, job_queue: str) -> dict[str, Any] | None:
+        """The DescribeJobQueues item of `job_queue` (a name or ARN), or None if Batch has no such queue."""
+        found = self.client.describe_job_queues(jobQueues=[job_queue])["jobQueues"]
+        return dict(found[0]) if found else None
+
     # Stop
 
     def stop_jobs(

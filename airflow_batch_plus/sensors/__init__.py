@@ -1,0 +1,1 @@
+"""Sensors: wait on a Batch job submitted elsewhere, or on a job queue."""
