@@ -49,6 +49,7 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "operators": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.operators.batch"]}],
+        "sensors": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.sensors.batch"]}],
         "triggers": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.triggers.batch"]}],
         "extra-links": [
             "airflow_batch_plus.links.BatchJobLink",

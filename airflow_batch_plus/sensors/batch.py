@@ -137,6 +137,7 @@ class BatchJobSensor(BaseSensorOperator):
             deadline=deadline,
             stop_policy=StopPolicy.KEEP.value,
             stop_reason=f"Left running by sensor {ti.dag_id}.{ti.task_id} (run {ti.run_id}), which does not own it",
+            deadline_reason=f"the sensor's timeout of {self.timeout:g} s passed",
         )
         # Airflow's own deferral timeout is a backstop behind the trigger's deadline, which fires first.
         left = timedelta(seconds=max(0.0, deadline - time.time()))

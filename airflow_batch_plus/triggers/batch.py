@@ -56,6 +56,7 @@ class BatchJobTrigger(BaseTrigger):
     :param stop_policy: what `on_kill`, the deadline and errors do to a live job: terminate, cancel or keep.
     :param stop_reason: who asks, put at the start of every stop reason (DAG, task, run, try).
     :param max_runnable_seconds: stop a job still RUNNABLE this long after the trigger first saw it so.
+    :param deadline_reason: what the deadline stands for, in the stop reason and the timeout event.
     """
 
     def __init__(
@@ -72,6 +73,7 @@ class BatchJobTrigger(BaseTrigger):
         stop_reason: str = "Stopped by Airflow",
         max_runnable_seconds: float | None = None,
         runnable_since: float | None = None,
+        deadline_reason: str = "the task's execution_timeout passed",
     ):
         super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
@@ -87,6 +89,7 @@ class BatchJobTrigger(BaseTrigger):
         self.stop_reason = stop_reason
         self.max_runnable_seconds = max_runnable_seconds
         self.runnable_since = runnable_since
+        self.deadline_reason = deadline_reason
         self._stopped = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
@@ -104,6 +107,7 @@ class BatchJobTrigger(BaseTrigger):
                 "stop_reason": self.stop_reason,
                 "max_runnable_seconds": self.max_runnable_seconds,
                 "runnable_since": self.runnable_since,
+                "deadline_reason": self.deadline_reason,
             },
         )
 
@@ -122,9 +126,7 @@ class BatchJobTrigger(BaseTrigger):
                 try:
                     snapshot = await follower.next(timeout=self._seconds_left())
                 except TimeoutError:
-                    yield await self._stop_and_report(
-                        EventStatus.TIMEOUT, snapshot, cursor, "the task's execution_timeout passed"
-                    )
+                    yield await self._stop_and_report(EventStatus.TIMEOUT, snapshot, cursor, self.deadline_reason)
                     return
                 if self.stream_logs:
                     await self._log_new_lines(follower.log_streams(), cursor)

@@ -101,7 +101,11 @@ def test_every_module_it_lists_imports() -> None:
         for entry in info.get(section, ())
         for module in entry["python-modules"]
     ]
-    assert {"airflow_batch_plus.hooks.batch", "airflow_batch_plus.operators.batch"} <= set(modules)
+    assert {
+        "airflow_batch_plus.hooks.batch",
+        "airflow_batch_plus.operators.batch",
+        "airflow_batch_plus.sensors.batch",
+    } <= set(modules)
     for module in modules:
         importlib.import_module(module)
     for link in info["extra-links"]:
