@@ -161,3 +161,18 @@ def test_the_queue_may_be_named_by_its_arn(local_batch: LocalBatch, batch: Any) 
     wait_for(batch, job_id)
     listed = batch.list_jobs(jobQueue=local_batch.env.queue_arn, jobStatus="SUCCEEDED")["jobSummaryList"]
     assert [item["jobId"] for item in listed] == [job_id]
+
+
+def test_array_children_without_a_status_are_listed_while_running(local_batch: LocalBatch, batch: Any) -> None:
+    """ListJobs by arrayJobId defaults to RUNNING, like a queue listing: running children show, finished ones do not."""
+    parent = submit(local_batch, "sleep 30", jobName="fan", arrayProperties={"size": 2})
+    wait_for(batch, parent, "PENDING")
+    for index in range(2):
+        wait_for(batch, f"{parent}:{index}", "RUNNING")
+    children = batch.list_jobs(arrayJobId=parent)["jobSummaryList"]
+    assert [(item["jobId"], item["status"]) for item in children] == [
+        (f"{parent}:{index}", "RUNNING") for index in range(2)
+    ]
+    batch.terminate_job(jobId=parent, reason="cleanup")
+    wait_for(batch, parent)
+    assert batch.list_jobs(arrayJobId=parent)["jobSummaryList"] == []

@@ -109,6 +109,24 @@ def test_jobs_wait_in_runnable_while_the_compute_environment_is_full(local_batch
     assert done_small["startedAt"] >= done_big["stoppedAt"]
 
 
+def test_concurrency_reaches_but_never_exceeds_max_vcpus(local_batch: LocalBatch, batch: Any) -> None:
+    """Five 1-vCPU jobs on 2 vCPUs: two run at a time, never three, judged from every attempt's start and stop."""
+    assert local_batch.env is not None
+    batch.update_compute_environment(
+        computeEnvironment=local_batch.env.compute_environment_name, computeResources={"maxvCpus": 2}
+    )
+    ids = [submit(local_batch, "sleep 0.2", jobName=f"c{index}") for index in range(5)]
+    jobs = [wait_for(batch, job_id) for job_id in ids]
+    assert {job["status"] for job in jobs} == {"SUCCEEDED"}
+    # At equal milliseconds a stop (-1) sorts before a start (+1): capacity freed, then taken.
+    events = sorted((edge, step) for job in jobs for edge, step in ((job["startedAt"], 1), (job["stoppedAt"], -1)))
+    running, peak = 0, 0
+    for _, step in events:
+        running += step
+        peak = max(peak, running)
+    assert peak == 2
+
+
 def test_a_job_bigger_than_every_compute_environment_stays_runnable(local_batch: LocalBatch, batch: Any) -> None:
     huge = submit(local_batch, containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "1000"}]})
     wait_for(batch, huge, "RUNNABLE")

@@ -161,6 +161,18 @@ def test_terminate_sends_sigkill_after_the_grace_period(local_batch: LocalBatch,
     assert "ignoring SIGTERM" in log_messages(local_batch.client("logs"), job["container"]["logStreamName"])
 
 
+def test_a_job_that_exits_within_the_grace_period_is_not_killed(local_batch: LocalBatch, batch: Any) -> None:
+    """A SIGTERM handler that takes a while to clean up keeps its own exit code: no SIGKILL before the grace ends."""
+    cleanup = "trap 'sleep 0.2; echo cleaned up; exit 3' TERM; echo started; while true; do sleep 0.05; done"
+    job_id = submit(local_batch, cleanup)
+    wait_for(batch, job_id, "RUNNING")
+    time.sleep(0.1)
+    batch.terminate_job(jobId=job_id, reason="stop now")
+    job = wait_for(batch, job_id)
+    assert (job["status"], job["container"]["exitCode"]) == ("FAILED", 3)
+    assert log_messages(local_batch.client("logs"), job["container"]["logStreamName"])[-1] == "cleaned up"
+
+
 def test_default_grace_is_thirty_seconds_like_aws() -> None:
     assert LocalBatchConfig().terminate_grace_seconds == 30.0
 
