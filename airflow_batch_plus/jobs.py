@@ -358,7 +358,8 @@ def _parse_attempt(attempt: Mapping[str, Any], job: Mapping[str, Any]) -> Attemp
         for task_container in task.get("containers") or ():
             if task_container.get("logStreamName"):
                 name = task_container.get("name", "")
-                streams.append(LogStream(groups.get(name, DEFAULT_LOG_GROUP), task_container["logStreamName"]))
+                group = groups.get(name, DEFAULT_LOG_GROUP)
+                streams.append(LogStream(group, task_container["logStreamName"], name))
     return Attempt(
         started_at=attempt.get("startedAt"),
         stopped_at=attempt.get("stoppedAt"),
@@ -392,24 +393,25 @@ def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) 
 
     attempts = list(attempts)
     container = item.get("container") or {}
-    current: LogStream | None = None
+    # The current attempt's streams: the job's container, or each ECS container (labelled by name).
+    current: list[LogStream] = []
     if container.get("logStreamName"):
-        current = LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"])
+        current.append(LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"]))
+    for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
+        for ecs_container in task.get("containers") or ():
+            if ecs_container.get("logStreamName"):
+                group = log_group_of(ecs_container.get("logConfiguration"))
+                current.append(LogStream(group, ecs_container["logStreamName"], ecs_container.get("name", "")))
     listed = {stream.key for attempt in attempts for stream in attempt.log_streams}
-    running_unlisted = current is not None and current.key not in listed
+    running_unlisted = any(stream.key not in listed for stream in current)
     # Labels stay the same from one snapshot to the next: once a job has a second attempt, every
     # attempt is numbered, including the one still running that `attempts` does not list yet.
     numbered = len(attempts) + running_unlisted > 1
     for number, attempt in enumerate(attempts, start=1):
         for stream in attempt.log_streams:
-            add(stream, f"attempt {number}" if numbered else "")
-    if current is not None:
-        add(current, f"attempt {len(attempts) + 1}" if numbered else "")
-    for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
-        for ecs_container in task.get("containers") or ():
-            if ecs_container.get("logStreamName"):
-                group = log_group_of(ecs_container.get("logConfiguration"))
-                add(LogStream(group, ecs_container["logStreamName"]), ecs_container.get("name", ""))
+            add(stream, " ".join(filter(None, [f"attempt {number}" if numbered else "", stream.label])))
+    for stream in current:
+        add(stream, " ".join(filter(None, [f"attempt {len(attempts) + 1}" if numbered else "", stream.label])))
     return tuple(labelled.values())
 
 

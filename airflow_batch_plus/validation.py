@@ -75,7 +75,7 @@ def _describe(kind: str, path: str, details: Mapping[str, Any]) -> str:
         field = f"{where}.{details['unknown_param']}" if path else details["unknown_param"]
         return f"{field}: not a field here; use one of: {valid}"
     if kind == "invalid type":
-        valid = " or ".join(_type_name(name) for name in details["valid_types"])
+        valid = " or ".join(dict.fromkeys(_type_name(name) for name in details["valid_types"]))
         return f"{where}: expected {valid}, got {type(details['param']).__name__}"
     if kind == "invalid range":
         return f"{where}: must be at least {details['min_allowed']}"
@@ -86,10 +86,21 @@ def _describe(kind: str, path: str, details: Mapping[str, Any]) -> str:
     return f"{where}: {kind}"
 
 
+_TYPE_NAMES = {
+    "str": "a string",
+    "int": "an integer",
+    "bool": "a boolean",
+    "float": "a number",
+    "decimal.Decimal": "a number",
+    "dict": "a mapping",
+    "list": "a list",
+    "tuple": "a list",
+}
+
+
 def _type_name(python_type: str) -> str:
-    return {"str": "a string", "int": "an integer", "dict": "a mapping", "list": "a list", "tuple": "a list"}.get(
-        python_type.removeprefix("<class '").removesuffix("'>"), python_type
-    )
+    name = python_type.removeprefix("<class '").removesuffix("'>")
+    return _TYPE_NAMES.get(name, name)
 
 
 def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
@@ -100,21 +111,16 @@ def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
             check_job_name(name)
         except ValueError as error:
             problems.append(str(error))
-    overrides = params.get("containerOverrides")
-    if isinstance(overrides, Mapping):
-        for deprecated, resource in (("vcpus", "VCPU"), ("memory", "MEMORY")):
-            if deprecated in overrides:
-                problems.append(
-                    f"containerOverrides.{deprecated}: deprecated and ignored by Batch; use "
-                    f"containerOverrides.resourceRequirements=[{{'type': '{resource}', 'value': '...'}}]"
-                )
-        for index, variable in enumerate(overrides.get("environment") or ()):
-            variable_name = variable.get("name") if isinstance(variable, Mapping) else None
-            if isinstance(variable_name, str) and variable_name.startswith("AWS_BATCH"):
-                problems.append(
-                    f"containerOverrides.environment[{index}].name: names starting with AWS_BATCH are "
-                    "reserved by Batch; choose another name"
-                )
+    problems += _container_override_rules(params.get("containerOverrides"), "containerOverrides")
+    problems += _ecs_override_rules(params.get("ecsPropertiesOverride"), "ecsPropertiesOverride")
+    node_overrides = params.get("nodeOverrides")
+    for index, node in enumerate(
+        _items(node_overrides.get("nodePropertyOverrides")) if isinstance(node_overrides, Mapping) else ()
+    ):
+        if isinstance(node, Mapping):
+            path = f"nodeOverrides.nodePropertyOverrides[{index}]"
+            problems += _container_override_rules(node.get("containerOverrides"), f"{path}.containerOverrides")
+            problems += _ecs_override_rules(node.get("ecsPropertiesOverride"), f"{path}.ecsPropertiesOverride")
     size = (
         (params.get("arrayProperties") or {}).get("size")
         if isinstance(params.get("arrayProperties"), Mapping)
@@ -141,4 +147,45 @@ def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
     attempts = retry.get("attempts") if isinstance(retry, Mapping) else None
     if isinstance(attempts, int) and not 1 <= attempts <= 10:
         problems.append(f"retryStrategy.attempts: must be from 1 to 10, got {attempts}")
+    return problems
+
+
+def _items(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list | tuple) else []
+
+
+def _container_override_rules(overrides: Any, path: str) -> list[str]:
+    if not isinstance(overrides, Mapping):
+        return []
+    problems: list[str] = []
+    for deprecated, resource in (("vcpus", "VCPU"), ("memory", "MEMORY")):
+        if deprecated in overrides:
+            problems.append(
+                f"{path}.{deprecated}: deprecated and ignored by Batch; use "
+                f"{path}.resourceRequirements=[{{'type': '{resource}', 'value': '...'}}]"
+            )
+    return problems + _environment_rules(overrides.get("environment"), f"{path}.environment")
+
+
+def _ecs_override_rules(overrides: Any, path: str) -> list[str]:
+    problems: list[str] = []
+    tasks = overrides.get("taskProperties") if isinstance(overrides, Mapping) else None
+    for task_index, task in enumerate(_items(tasks)):
+        containers = task.get("containers") if isinstance(task, Mapping) else None
+        for index, container in enumerate(_items(containers)):
+            if isinstance(container, Mapping):
+                where = f"{path}.taskProperties[{task_index}].containers[{index}].environment"
+                problems += _environment_rules(container.get("environment"), where)
+    return problems
+
+
+def _environment_rules(environment: Any, path: str) -> list[str]:
+    """AWS_BATCH* names are reserved (SubmitJob refuses them); values are never looked at."""
+    problems: list[str] = []
+    for index, variable in enumerate(_items(environment)):
+        variable_name = variable.get("name") if isinstance(variable, Mapping) else None
+        if isinstance(variable_name, str) and variable_name.startswith("AWS_BATCH"):
+            problems.append(
+                f"{path}[{index}].name: names starting with AWS_BATCH are reserved by Batch; choose another name"
+            )
     return problems
