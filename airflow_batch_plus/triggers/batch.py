@@ -166,6 +166,7 @@ class BatchJobTrigger(BaseTrigger):
 
     def _stuck_in_runnable(self, snapshot: JobSnapshot) -> bool:
         if snapshot.status is not JobStatus.RUNNABLE:
+            self.runnable_since = None  # a retry's attempt waits afresh: its clock starts when it is RUNNABLE
             return False
         if self.runnable_since is None:
             self.runnable_since = time.time()

@@ -205,8 +205,12 @@ class JobPoller:
             raise ValueError(f"poll_interval={interval!r}: must be a positive number of seconds")
         watch = JobWatch(self, job_id, interval)
         target = self._targets.get(job_id)
+        first_due = self._clock() + COALESCE_SECONDS
         if target is None:
-            target = self._targets[job_id] = _Target(job_id, next_due=self._clock() + COALESCE_SECONDS)
+            target = self._targets[job_id] = _Target(job_id, next_due=first_due)
+        else:
+            # Its first snapshot at once, even if the job has ended and is no longer asked about.
+            target.next_due = min(target.next_due, first_due)
         target.watches.add(watch)
         self._ensure_running()
         self._wakeup.set()
@@ -218,6 +222,8 @@ class JobPoller:
             target.watches.discard(watch)
             if not target.watches:
                 del self._targets[watch.job_id]
+                if not self._targets:
+                    self._wakeup.set()  # the loop may be asleep until a job that ended is due: never
 
     def _ensure_running(self) -> None:
         if self._task is None or self._task.done():

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import pytest
 
 from airflow_batch_plus.hooks.batch import BatchHook
@@ -18,10 +21,10 @@ def calls() -> CallCounter:
 
 
 @pytest.fixture
-def make_poller(local_batch: LocalBatch, calls: CallCounter) -> object:
+def make_poller(local_batch: LocalBatch, calls: CallCounter) -> Callable[..., JobPoller]:
     """Build a JobPoller on the local Batch (inside the test's event loop), its calls counted."""
 
-    def build(**options: float) -> JobPoller:
+    def build(**options: Any) -> JobPoller:
         batch = BatchHook(aws_conn_id=None, region_name="us-east-1")
         logs = BatchLogsHook(aws_conn_id=None, region_name="us-east-1", budget=RequestBudget(rate=1000))
         calls.attach(batch.client)

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from botocore.awsrequest import AWSResponse
+from botocore.awsrequest import AWSResponse, HTTPHeaders
 
 from airflow_batch_plus.jobs import JobStatus, LogStream
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
@@ -63,6 +63,7 @@ def test_an_id_watched_twice_is_asked_once_and_forgotten_when_nobody_watches(
         poller = make_poller()
         one, two, other = poller.watch(first, 0.1), poller.watch(first, 0.1), poller.watch(second, 0.1)
         await asyncio.gather(one.next(), two.next(), other.next())
+        assert describe_calls(calls)[0] == [first, second]  # two watches, one id in the call
         one.close()
         one.close()  # idempotent
         await two.next()
@@ -78,6 +79,62 @@ def test_an_id_watched_twice_is_asked_once_and_forgotten_when_nobody_watches(
     assert all(ids == [second] for ids in describe_calls(calls))
     assert poller.watched_job_ids == []
     assert poller._task is not None and poller._task.done()
+
+
+def finished_job(local_batch: LocalBatch) -> str:
+    """A job that has already SUCCEEDED."""
+    assert local_batch.env is not None
+    batch = local_batch.client("batch")
+    job_id: str = batch.submit_job(
+        jobName="done",
+        jobQueue=local_batch.env.queue_name,
+        jobDefinition=local_batch.env.job_definition_name,
+        containerOverrides={"command": ["true"]},
+    )["jobId"]
+    deadline = time.monotonic() + 10
+    while batch.describe_jobs(jobs=[job_id])["jobs"][0]["status"] != "SUCCEEDED":
+        assert time.monotonic() < deadline, "the job did not finish"
+        time.sleep(0.02)
+    return job_id
+
+
+def test_a_watch_that_starts_after_the_job_ended_still_gets_its_final_snapshot(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter
+) -> None:
+    job_id = finished_job(local_batch)
+
+    async def scenario() -> JobStatus:
+        poller = make_poller()
+        early = poller.watch(job_id, 0.1)
+        assert (await early.next()).status is JobStatus.SUCCEEDED
+        await asyncio.sleep(0.3)  # the ended job is no longer asked about, while `early` still holds it
+        asked = calls.calls["DescribeJobs"]
+        late = poller.watch(job_id, 0.1)  # e.g. a sensor's trigger on the job another trigger still drains
+        snapshot = await asyncio.wait_for(late.next(), timeout=5)
+        assert calls.calls["DescribeJobs"] == asked + 1
+        early.close()
+        late.close()
+        return snapshot.status
+
+    assert asyncio.run(scenario()) is JobStatus.SUCCEEDED
+
+
+def test_the_poller_task_ends_as_soon_as_the_last_watch_of_an_ended_job_closes(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller]
+) -> None:
+    job_id = finished_job(local_batch)
+
+    async def scenario() -> None:
+        poller = make_poller()
+        watch = poller.watch(job_id, 0.1)
+        await watch.next()
+        await asyncio.sleep(0.2)  # the poller now has nothing due, ever
+        watch.close()
+        assert poller._task is not None
+        await asyncio.wait_for(asyncio.shield(poller._task), timeout=1)
+        assert poller.watched_job_ids == []
+
+    asyncio.run(scenario())
 
 
 def test_a_job_batch_never_returns_is_an_error_after_the_grace_not_before(
@@ -96,30 +153,54 @@ def test_a_job_batch_never_returns_is_an_error_after_the_grace_not_before(
     assert "Batch has not returned job no-such-job" in str(error)
 
 
-def fail_describe_jobs(poller: JobPoller, failures: dict[str, int]) -> None:
-    """A 500 on every DescribeJobs while failures['left'] > 0 (injected at botocore's send, the AWS boundary)."""
+class _Body:
+    def __init__(self, payload: bytes):
+        self._payload = payload
 
-    def respond(request: Any, **_: Any) -> AWSResponse | None:
+    def stream(self, **_: Any) -> Any:
+        yield self._payload
+
+
+def fail_describe_jobs(poller: JobPoller, failures: dict[str, int], sent: list[float] | None = None) -> None:
+    """A 500 on every DescribeJobs attempt while failures['left'] > 0 (injected at botocore's send, the AWS
+    boundary, so botocore's own retries see it); the time of every attempt goes to `sent`."""
+
+    def respond(request: Any, **_: Any) -> Any:  # an AWSResponse answers in place of AWS; None lets it through
+        if sent is not None:
+            sent.append(time.monotonic())
         if failures["left"] <= 0:
             return None
         failures["left"] -= 1
-        return AWSResponse(request.url, 500, {}, None)
+        body = b'{"__type": "ServerException", "message": "injected"}'
+        return AWSResponse(
+            request.url, 500, HTTPHeaders.from_dict({"x-amzn-errortype": "ServerException"}), _Body(body)
+        )
 
     poller.batch_hook.client.meta.events.register("before-send.batch.DescribeJobs", respond)
 
 
 @pytest.mark.parametrize("local_batch_config", [HELD])
 def test_describe_failures_back_off_and_recover(
-    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], monkeypatch: pytest.MonkeyPatch
+    local_batch: LocalBatch,
+    make_poller: Callable[..., JobPoller],
+    calls: CallCounter,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     (job_id,) = hold_jobs(local_batch, 1)
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
-    monkeypatch.setattr("airflow_batch_plus.triggers.poller.random.uniform", lambda low, high: 0.05)
+    jitter_bounds: list[tuple[float, float]] = []
+
+    def jitter(low: float, high: float) -> float:
+        jitter_bounds.append((low, high))
+        return 0.3
+
+    monkeypatch.setattr("airflow_batch_plus.triggers.poller.random.uniform", jitter)
+    sent: list[float] = []
 
     async def scenario() -> JobStatus:
         poller = make_poller(failure_grace=30)
-        failures = {"left": 25}  # more than botocore's 10 attempts: the poller itself has to try again
-        fail_describe_jobs(poller, failures)
+        failures = {"left": 25}  # more than botocore's 11 attempts a call: the poller itself has to try again
+        fail_describe_jobs(poller, failures, sent)
         watch = poller.watch(job_id, 0.1)
         snapshot = await asyncio.wait_for(watch.next(), timeout=20)
         watch.close()
@@ -127,6 +208,11 @@ def test_describe_failures_back_off_and_recover(
         return snapshot.status
 
     assert asyncio.run(scenario()) is JobStatus.SUBMITTED
+    # 11 attempts (botocore's 10 retries) fail, 11 more fail, the third call gets through on its 4th attempt
+    assert calls.calls["DescribeJobs"] == 3
+    assert jitter_bounds == [(0, 2.0), (0, 4.0)]  # full jitter over a doubling bound
+    assert len(sent) == 26
+    assert sent[11] - sent[10] >= 0.2 and sent[22] - sent[21] >= 0.2  # the poller waited before each new call
 
 
 @pytest.mark.parametrize("local_batch_config", [HELD])
@@ -137,15 +223,19 @@ def test_describe_failing_past_the_failure_grace_fails_the_watchers(
     monkeypatch.setattr("botocore.retries.standard.ExponentialBackoff.delay_amount", lambda self, context: 0)
     monkeypatch.setattr("airflow_batch_plus.triggers.poller.random.uniform", lambda low, high: 0.05)
 
-    async def scenario() -> BaseException:
+    async def scenario() -> tuple[float, BaseException]:
         poller = make_poller(failure_grace=0.5)
         fail_describe_jobs(poller, {"left": 10_000})
         watch = poller.watch(job_id, 0.1)
+        started = time.monotonic()
         with pytest.raises(PollingFailedError) as error:
             await asyncio.wait_for(watch.next(), timeout=20)
-        return error.value
+        assert poller.watched_job_ids == []  # given up on: not asked about again
+        return time.monotonic() - started, error.value
 
-    assert "DescribeJobs has failed" in str(asyncio.run(scenario()))
+    waited, error = asyncio.run(scenario())
+    assert waited >= 0.5
+    assert "DescribeJobs has failed" in str(error)
 
 
 def put_lines(local_batch: LocalBatch, group: str, names: list[str]) -> list[LogStream]:
@@ -164,7 +254,7 @@ def test_log_reads_asked_together_share_one_filter_log_events_call(
 ) -> None:
     from airflow_batch_plus.hooks.logs import LogCursor
 
-    streams = put_lines(local_batch, "/shared", [f"job-{i}" for i in range(40)])
+    streams = put_lines(local_batch, "/shared", [f"job-{i}" for i in range(100)])  # FilterLogEvents' limit
 
     async def scenario() -> list[list[str]]:
         poller = make_poller()
@@ -180,17 +270,20 @@ def test_two_readers_of_one_stream_are_never_served_by_one_call(
 ) -> None:
     from airflow_batch_plus.hooks.logs import LogCursor
 
-    (stream,) = put_lines(local_batch, "/twice", ["shared"])
+    stream, other = put_lines(local_batch, "/twice", ["shared", "other"])
 
     async def scenario() -> list[list[str]]:
         poller = make_poller()
-        first, second = await asyncio.gather(
-            poller.read_logs([stream], LogCursor()), poller.read_logs([stream], LogCursor())
+        results = await asyncio.gather(
+            poller.read_logs([stream], LogCursor()),
+            poller.read_logs([stream], LogCursor()),
+            poller.read_logs([other], LogCursor()),
         )
-        return [[line.message for line in first], [line.message for line in second]]
+        return [[line.message for line in lines] for lines in results]
 
-    assert asyncio.run(scenario()) == [["shared"], ["shared"]]
-    assert calls.calls["FilterLogEvents"] == 2
+    assert asyncio.run(scenario()) == [["shared"], ["shared"], ["other"]]
+    asked = [params["logStreamNames"] for name, params in calls.requests if name == "FilterLogEvents"]
+    assert asked == [["shared", "other"], ["shared"]]  # two rounds; the other stream rides the first
 
 
 def test_poll_intervals_adapt_to_the_status() -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import importlib
+import inspect
 import json
 import time
 from typing import Any
@@ -12,7 +13,7 @@ import pytest
 import structlog.testing
 
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus
-from airflow_batch_plus.local import LocalBatch
+from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 from airflow_batch_plus.local.calls import CallCounter
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
 from airflow_batch_plus.triggers.poller import JobPoller
@@ -81,13 +82,16 @@ def test_every_field_survives_serialisation() -> None:
         stop_reason="Stopped by Airflow: dag d",
         max_runnable_seconds=600,
         runnable_since=1_800_000_000.0,
+        deadline_reason="the sensor's timeout passed",
     )
     classpath, kwargs = original.serialize()
+    assert set(kwargs) == set(inspect.signature(BatchJobTrigger).parameters)  # no argument left behind
     module, name = classpath.rsplit(".", 1)
     assert getattr(importlib.import_module(module), name) is BatchJobTrigger
     rebuilt = BatchJobTrigger(**json.loads(json.dumps(kwargs)))
     assert rebuilt.serialize() == (classpath, kwargs)
     assert kwargs["stop_policy"] == "cancel" and kwargs["deadline"] == 1_900_000_000.5
+    assert kwargs["deadline_reason"] == "the sensor's timeout passed"
 
 
 def test_bad_arguments_are_refused_when_the_trigger_is_made() -> None:
@@ -106,6 +110,7 @@ def test_success_carries_the_snapshot_and_cursor_and_every_line_is_logged_once_i
     snapshot = JobSnapshot.from_dict(event["job"])
     assert (snapshot.status, snapshot.exit_code) == (JobStatus.SUCCEEDED, 0)
     assert lines == [f"line-{i}" for i in range(1, 31)]
+    assert isinstance(event["log_cursor"], dict) and json.loads(json.dumps(event["log_cursor"])) == event["log_cursor"]
 
     again, lines = run_logged(trigger(job_id, log_cursor=event["log_cursor"]), "line-")
     assert again["status"] == "success" and lines == []  # resumed with that cursor: nothing twice
@@ -124,14 +129,20 @@ def test_array_children_lines_are_logged_with_their_index(local_batch: LocalBatc
     assert sorted(lines) == ["[0] child-0", "[1] child-1", "[2] child-2"]
 
 
-@pytest.mark.parametrize(("policy", "expected"), [("terminate", "FAILED"), ("keep", "RUNNING")])
+@pytest.mark.parametrize(
+    ("policy", "seconds_left", "expected"),
+    [("terminate", 1, "FAILED"), ("terminate", -60, "FAILED"), ("keep", 1, "RUNNING")],
+    ids=["near-terminate", "past-terminate", "near-keep"],
+)
 def test_the_deadline_stops_the_job_per_policy_and_emits_timeout(
-    local_batch: LocalBatch, policy: str, expected: str
+    local_batch: LocalBatch, policy: str, seconds_left: float, expected: str
 ) -> None:
     job_id = submit(local_batch, LONG)
     status_of(local_batch, job_id, {"RUNNING"})
-    event = run(trigger(job_id, deadline=time.time() + 1, stop_policy=policy, stop_reason="Test run"))
-    assert event["status"] == "timeout"
+    started = time.monotonic()
+    event = run(trigger(job_id, deadline=time.time() + seconds_left, stop_policy=policy, stop_reason="Test run"))
+    assert event["status"] == "timeout" and event["stopped"] is True
+    assert time.monotonic() - started < max(seconds_left, 0) + 3  # at the deadline, not at the job's end
     job = status_of(local_batch, job_id, {"FAILED"}, timeout=10 if expected == "FAILED" else 0.5)
     assert job["status"] == expected
     if expected == "FAILED":
@@ -144,6 +155,31 @@ def test_a_job_stuck_in_runnable_is_stopped(local_batch: LocalBatch) -> None:
     assert event["status"] == "stuck" and event["stopped"] is True
     job = status_of(local_batch, job_id, {"FAILED"})
     assert job["status"] == "FAILED" and "max_runnable_time" in job["statusReason"]
+
+
+# RUNNABLE long enough to be seen there by a trigger polling every 0.2 s (RUNNABLE: every 0.4 s).
+SLOW_RUNNABLE = LocalBatchConfig(
+    submitted_seconds=0.02,
+    pending_seconds=0.02,
+    runnable_seconds=0.8,
+    starting_seconds=0.02,
+    terminate_grace_seconds=1.0,
+    tick_seconds=0.01,
+)
+
+
+@pytest.mark.parametrize("local_batch_config", [SLOW_RUNNABLE])
+def test_a_retried_job_waiting_in_runnable_again_is_not_stuck_for_its_first_wait(local_batch: LocalBatch) -> None:
+    # Each attempt is RUNNABLE for 0.8 s, under the 1.6 s allowed; attempt 1 runs 1.5 s and fails, so
+    # attempt 2 becomes RUNNABLE more than 1.6 s after the trigger first saw the job RUNNABLE.
+    job_id = submit(
+        local_batch,
+        'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 1.5; exit 1; fi',
+        retryStrategy={"attempts": 2},
+    )
+    event = run(trigger(job_id, max_runnable_seconds=1.6, stream_logs=False))
+    assert (event["status"], event["stopped"]) == ("success", False)
+    assert len(JobSnapshot.from_dict(event["job"]).attempts) == 2
 
 
 def test_on_kill_stops_per_policy_and_a_second_call_does_nothing_more(
@@ -165,14 +201,33 @@ def test_on_kill_stops_per_policy_and_a_second_call_does_nothing_more(
     calls.clear()
     asyncio.run(kill(running, "terminate", times=2))
     assert calls.calls["TerminateJobs"] == 1
-    assert status_of(local_batch, running, {"FAILED"})["status"] == "FAILED"
+    killed = status_of(local_batch, running, {"FAILED"})
+    assert killed["status"] == "FAILED"
+    assert killed["statusReason"].startswith("Stopped by Airflow: the task was killed in Airflow while deferred")
 
     running_too = submit(local_batch, LONG)
     status_of(local_batch, running_too, {"RUNNING"})
     asyncio.run(kill(running_too, "cancel", times=1))  # cancel lets a running job finish
     assert status_of(local_batch, running_too, {"FAILED"}, timeout=0.5)["status"] == "RUNNING"
+    assert calls.calls["CancelJobs"] == 0
     asyncio.run(kill(waiting, "cancel", times=1))  # ... and removes one that has not started
     assert status_of(local_batch, waiting, {"FAILED"})["status"] == "FAILED"
+
+
+def test_a_second_trigger_on_a_job_that_has_just_ended_gets_its_event_too(local_batch: LocalBatch) -> None:
+    job_id = submit(local_batch, "echo one")
+
+    async def both() -> tuple[dict[str, Any], dict[str, Any]]:
+        first = asyncio.create_task(first_event(trigger(job_id)))
+        await asyncio.to_thread(status_of, local_batch, job_id, {"SUCCEEDED"})
+        await asyncio.sleep(0.4)  # the poller has seen the end; the first trigger still drains the job's logs
+        assert not first.done()
+        # e.g. a sensor on the job the operator's trigger still follows, in the same triggerer
+        second = await asyncio.wait_for(first_event(trigger(job_id, stop_policy="keep", stream_logs=False)), 10)
+        return await first, second
+
+    first, second = asyncio.run(asyncio.wait_for(both(), timeout=30))
+    assert (first["status"], second["status"]) == ("success", "success")
 
 
 def test_fifty_triggers_share_one_describe_jobs_call_a_cycle(local_batch: LocalBatch, calls: CallCounter) -> None:
