@@ -7,7 +7,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap demo test lint typecheck unit
+.PHONY: bootstrap browser demo test lint typecheck unit
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -30,7 +30,16 @@ lint: bootstrap
 typecheck: bootstrap
 	$(UV) run --no-sync mypy
 
-unit: bootstrap
+# Debian's chromium for the browser tests (tests/e2e drive it with Playwright), installed once: as root,
+# or through sudo. Playwright's own browser downloads are not used.
+browser:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+		echo "chromium not found: installing Debian's chromium for the browser tests (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q chromium; \
+		else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; \
+	fi
+
+unit: bootstrap browser
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
