@@ -237,7 +237,14 @@ class BatchSubmitJobOperator(BaseOperator):
         )
 
     def execute(self, context: Context) -> Any:
-        request = self.build_request(context)  # refused here, before anything is submitted
+        from airflow.sdk.exceptions import AirflowFailException
+
+        from airflow_batch_plus.validation import BatchRequestError
+
+        try:
+            request = self.build_request(context)  # refused here, before anything is submitted
+        except (BatchRequestError, ValueError) as error:
+            raise AirflowFailException(str(error)) from None  # the same request fails the same way on a retry
         snapshot = self._previous_job(context, request) if self.reattach else None
         try:
             if snapshot is None:
@@ -246,6 +253,7 @@ class BatchSubmitJobOperator(BaseOperator):
                 self._record(context, submitted.job_id)
             else:
                 self.job_id = snapshot.job_id
+                context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=snapshot.job_id)
             self._persist_links(context, request)
             if snapshot is not None and snapshot.status is JobStatus.SUCCEEDED:
                 return self._succeed(context, snapshot)
@@ -344,7 +352,7 @@ class BatchSubmitJobOperator(BaseOperator):
         if previous is not None:
             found = self.hook.describe_jobs([previous.job_id]).jobs
             snapshot = found.get(previous.job_id)
-        else:
+        elif ti.try_number > 1:  # a first try has no earlier try to follow: no ListJobs call for it
             previous, snapshot = self._find_by_name(context, request)
         decision = decide(previous, snapshot.status if snapshot else None, ti.try_number, ti.max_tries)
         if decision is Decision.SUBMIT or snapshot is None:

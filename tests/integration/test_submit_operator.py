@@ -106,3 +106,16 @@ def test_a_multi_node_job_logs_every_nodes_lines(batch: Any, capfd: pytest.Captu
             if f"node-{node}-line" in line
         ]
         assert logged == [f"[node {node}] node-{node}-line-1", f"[node {node}] node-{node}-line-2"]
+
+
+def test_a_bad_request_fails_before_submitting_and_is_not_retried(
+    batch: Any, capfd: pytest.CaptureFixture[str]
+) -> None:
+    run = run_dag("batch_bad_request", script="echo never")
+    output = capfd.readouterr().out
+    assert run.state == "failed"
+    assert "job_name='not a valid name' is not a valid Batch job name" in output
+    assert batch.list_jobs(jobQueue="local-queue", jobStatus="SUBMITTED")["jobSummaryList"] == []
+    assert jobs_named_like(batch, "not") == []
+    (instance,) = run.get_task_instances()
+    assert (instance.state, instance.try_number) == ("failed", 1)

@@ -96,3 +96,6 @@ with DAG("batch_deferred_multinode", schedule=None, start_date=datetime(2026, 1,
         poll_interval=0.2,
         deferrable=True,
     )
+
+# A request Batch would refuse: the task fails at once, without retrying or submitting anything.
+bad_request = submit_dag("batch_bad_request", deferrable=False, job_name="not a valid name", retries=2)
