@@ -42,11 +42,44 @@ def _local_batch(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
+    if args.jobs_only:
+        return _jobs_tour(args)
+    from pathlib import Path
+
+    from airflow_batch_plus.local.supervisor import (
+        DemoError,
+        DemoSettings,
+        Supervisor,
+        default_dags_folder,
+        signals_set,
+    )
+
+    settings = DemoSettings(
+        state_dir=Path(args.state_dir).resolve(),
+        dags_folder=Path(args.dags_folder).resolve() if args.dags_folder else default_dags_folder(),
+        api_port=args.port,
+        batch_port=args.batch_port,
+    )
+    stop = threading.Event()
+    with signals_set(stop), Supervisor(settings, say=lambda line: print(line, flush=True)) as supervisor:
+        try:
+            supervisor.start()
+        except DemoError as error:
+            print(f"error: {error}", file=sys.stderr, flush=True)
+            return 2
+        print("Press Ctrl-C to stop everything (Airflow, the local Batch and its jobs).", flush=True)
+        code = supervisor.wait(stop)
+        print("Stopping the demo...", flush=True)
+    print("Stopped: no process of the demo is left.", flush=True)
+    return code
+
+
+def _jobs_tour(args: argparse.Namespace) -> int:
     from airflow_batch_plus.local import PortInUseError
     from airflow_batch_plus.local.demo import run_demo
 
     try:
-        final = run_demo(port=args.port, say=lambda line: print(line, flush=True))
+        final = run_demo(port=args.batch_port, say=lambda line: print(line, flush=True))
     except PortInUseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -56,8 +89,16 @@ def _demo(args: argparse.Namespace) -> int:
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="airflow-batch-plus", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run three jobs on the local AWS Batch and show what happens")
-    demo.add_argument("--port", type=int, default=0, help="port of the local Batch endpoint (default: any free)")
+    demo = commands.add_parser(
+        "demo", help="a local AWS Batch and Airflow (API server, scheduler, DAG processor, triggerer) on 127.0.0.1"
+    )
+    demo.add_argument("--port", type=int, default=8080, help="port of the Airflow UI and API (default: 8080)")
+    demo.add_argument("--batch-port", type=int, default=0, help="port of the local Batch endpoint (default: any free)")
+    demo.add_argument("--state-dir", default=".state/demo", help="where the demo keeps Airflow's home and its logs")
+    demo.add_argument("--dags-folder", default=None, help="DAGs to load (default: the project's example_dags/)")
+    demo.add_argument(
+        "--jobs-only", action="store_true", help="no Airflow: run three jobs on the local Batch and show what happens"
+    )
     demo.set_defaults(run=_demo)
     server = commands.add_parser("local-batch", help="serve the local AWS Batch on 127.0.0.1")
     server.add_argument("--port", type=int, default=5000)

@@ -1,0 +1,132 @@
+"""The README's demo command, as a user runs it: Airflow and the local Batch up on 127.0.0.1, the first
+example DAG run to success with the job's lines in its task log, and nothing left behind after SIGTERM.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+STARTUP_SECONDS = 300
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+class Demo:
+    def __init__(self, process: subprocess.Popen[str], port: int):
+        self.process = process
+        self.url = f"http://127.0.0.1:{port}"
+        self.output: list[str] = []
+
+    def read_until(self, text: str, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        assert self.process.stdout is not None
+        while time.monotonic() < deadline:
+            line = self.process.stdout.readline()
+            if not line:
+                break
+            self.output.append(line.rstrip("\n"))
+            if text in line:
+                return
+        raise AssertionError(f"the demo never printed {text!r}; it printed:\n" + "\n".join(self.output[-40:]))
+
+    def api(self, path: str) -> Any:
+        token_request = urllib.request.Request(
+            f"{self.url}/auth/token",
+            data=json.dumps({"username": "admin", "password": "admin"}).encode(),
+            headers={"Content-Type": "application/json"},
+        )
+        with urllib.request.urlopen(token_request, timeout=30) as response:
+            token = json.loads(response.read())["access_token"]
+        request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"})
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return json.loads(response.read())
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[Demo]:
+    port = free_port()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_batch_plus.cli", "demo", "--port", str(port), "--state-dir", str(tmp_path)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        env={key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "AWS_"))},
+    )
+    running = Demo(process, port)
+    try:
+        yield running
+    finally:
+        if process.poll() is None:
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def test_the_demo_serves_a_successful_run_and_leaves_nothing_behind(demo: Demo) -> None:
+    demo.read_until("Airflow is ready", STARTUP_SECONDS)
+    pids = [int(pid) for pid in re.findall(r"\(pid (\d+),", "\n".join(demo.output))]
+    assert len(pids) == 4, demo.output
+
+    dag_id = "example_batch_deferrable"
+    deadline = time.monotonic() + 120
+    while True:
+        runs = demo.api(f"/api/v2/dags/{dag_id}/dagRuns")["dag_runs"]
+        if (runs and runs[0]["state"] in ("success", "failed")) or time.monotonic() > deadline:
+            break
+        time.sleep(2)
+    assert [run["state"] for run in runs] == ["success"]
+    run_id = urllib.request.quote(runs[0]["dag_run_id"], safe="")
+    instances = demo.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances")["task_instances"]
+    submit = next(ti for ti in instances if ti["operator"] == "BatchSubmitJobOperator")
+    log = demo.api(
+        f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{submit['task_id']}/logs/{submit['try_number']}"
+    )
+    events = [entry.get("event", "") if isinstance(entry, dict) else str(entry) for entry in log["content"]]
+    assert any("SUCCEEDED" in event for event in events)
+
+    demo.process.send_signal(signal.SIGTERM)
+    assert demo.process.wait(timeout=60) == 0
+    demo.read_until("Stopped: no process of the demo is left.", 5)
+    time.sleep(1)
+    assert [pid for pid in pids if alive(pid)] == []
+
+
+def test_a_taken_port_is_a_clear_error(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = subprocess.run(
+            [sys.executable, "-m", "airflow_batch_plus.cli", "demo", "--port", str(port), "--state-dir", str(tmp_path)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+    assert result.returncode == 2
+    assert f"port {port} on 127.0.0.1 is taken" in result.stderr
