@@ -152,7 +152,7 @@ class Supervisor:
         url = f"http://127.0.0.1:{settings.api_port}"
         self._wait_healthy(url, deadline=started + settings.startup_timeout)
         if settings.first_dag:
-            self._trigger(settings.first_dag, deadline=started + settings.startup_timeout)
+            self._trigger(settings.first_dag, url, deadline=started + settings.startup_timeout)
         self.say(f"Airflow is ready in {time.monotonic() - started:.0f} s: {url}  (login {LOGIN[0]} / {LOGIN[1]})")
         return url
 
@@ -203,16 +203,17 @@ class Supervisor:
                 raise DemoError(f"Airflow was not healthy after {self.settings.startup_timeout:.0f} s: {health}")
             time.sleep(1)
 
-    def _trigger(self, dag_id: str, deadline: float) -> None:
-        while True:
+    def _trigger(self, dag_id: str, url: str, deadline: float) -> None:
+        """Unpause and trigger `dag_id` through the REST API, as soon as the DAG processor has loaded it."""
+        api = _Api(url, *LOGIN)
+        while api.call("GET", f"/api/v2/dags/{dag_id}") is None:
             self._check_alive()
-            if dag_id in _listed_dag_ids(self._run_airflow("dags", "list", "--output", "json")):
-                break
             if time.monotonic() > deadline:
                 raise DemoError(f"the DAG processor did not load {dag_id} from {self.settings.dags_folder}")
-            time.sleep(2)
-        self._run_airflow("dags", "unpause", dag_id)
-        self._run_airflow("dags", "trigger", dag_id)
+            time.sleep(1)
+        api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
+        if api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None}) is None:
+            raise DemoError(f"could not trigger {dag_id}: see {self.components['api-server'].log_path}")
         self.say(f"Triggered {dag_id}")
 
     # Running and stopping
@@ -265,12 +266,30 @@ def _get_json(url: str) -> dict[str, dict[str, str]] | None:
         return None
 
 
-def _listed_dag_ids(output: str) -> set[str]:
-    """The DAG ids in `airflow dags list --output json`, whatever log lines come before the JSON."""
-    for line in output.splitlines():
-        if line.startswith("[{") or line.strip() == "[]":
-            return {str(dag.get("dag_id")) for dag in json.loads(line)}
-    return set()
+class _Api:
+    """Just enough of Airflow's REST API for the demo: a token from the simple auth manager, JSON calls."""
+
+    def __init__(self, url: str, username: str, password: str):
+        self.url = url
+        self.credentials = {"username": username, "password": password}
+        self.token: str | None = None
+
+    def call(self, method: str, path: str, body: object = None) -> dict[str, object] | None:
+        """The JSON answer, or None for an error answer or no answer (yet)."""
+        try:
+            if self.token is None:
+                self.token = str(self._send("POST", "/auth/token", self.credentials, {})["access_token"])
+            return self._send(method, path, body, {"Authorization": f"Bearer {self.token}"})
+        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError, KeyError):
+            return None
+
+    def _send(self, method: str, path: str, body: object, headers: dict[str, str]) -> dict[str, object]:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"{self.url}{path}", data=data, method=method, headers={**headers, "Content-Type": "application/json"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:  # our own 127.0.0.1 URL
+            return json.loads(response.read())  # type: ignore[no-any-return]
 
 
 def _tail(text: str, lines: int = 30) -> str:
