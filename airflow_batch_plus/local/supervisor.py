@@ -95,6 +95,8 @@ def airflow_environment(settings: DemoSettings, endpoint_url: str, jwt_secret: s
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        # Four task slots, not Airflow's 32 idle workers: this is a demo on a laptop.
+        "AIRFLOW__CORE__PARALLELISM": "4",
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
@@ -231,11 +233,21 @@ class Supervisor:
         return 0
 
     def stop(self) -> None:
-        """Stop every process group started, then the local Batch (which kills its job processes). Idempotent."""
+        """Stop every process the demo started, then the local Batch (which kills its job processes).
+
+        Each component's process group gets SIGTERM, then SIGKILL after the grace. Airflow runs each
+        task in a session of its own, outside the scheduler's group, so every descendant seen before
+        stopping is killed too, and the method returns only once all of them are gone. Idempotent.
+        """
+        import psutil
+
         if self._stopping:
             return
         self._stopping = True
+        descendants: list[psutil.Process] = []
         for component in self.components.values():
+            with contextlib.suppress(psutil.Error):
+                descendants += psutil.Process(component.process.pid).children(recursive=True)
             _signal_group(component.process, signal.SIGTERM)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for component in self.components.values():
@@ -244,6 +256,12 @@ class Supervisor:
             _signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
             component.process.wait()
             component.log_file.close()
+        for leftover in descendants:
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
+        _, alive = psutil.wait_procs(descendants, timeout=10)
+        if alive:
+            self.say(f"warning: processes {[process.pid for process in alive]} did not exit")
         if self.batch is not None:
             self.batch.__exit__(None, None, None)
             self.batch = None
