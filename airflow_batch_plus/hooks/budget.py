@@ -11,39 +11,52 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 
 DEFAULT_LOGS_REQUESTS_PER_SECOND = 5.0
 
 
+# Requests are counted where they arrive; a little slack per window keeps a request that reaches AWS a
+# few milliseconds late from landing in the same second as the next window's first one.
+ARRIVAL_SLACK_SECONDS = 0.05
+
+
 class RequestBudget:
-    """A token bucket: `rate` requests a second on average, up to `burst` at once."""
+    """At most `burst` requests in any window of `burst / rate` seconds (by default, `rate` in any second).
+
+    A sliding window rather than a token bucket: a bucket lets a full burst through and then the
+    refill in the same second, twice the rate; AWS quotas (CloudWatch Logs: 5 FilterLogEvents a second
+    per account) count every second. Each caller reserves its slot before it waits, so concurrent
+    callers queue in order.
+    """
 
     def __init__(
         self,
         rate: float,
-        burst: float | None = None,
+        burst: int | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], None] = time.sleep,
     ):
         if rate <= 0:
             raise ValueError(f"rate={rate!r}: a request budget needs a positive number of requests a second")
         self.rate = rate
-        self.burst = burst if burst is not None else max(1.0, rate)
+        self.burst = burst if burst is not None else max(1, int(rate))
+        self.window = self.burst / rate + ARRIVAL_SLACK_SECONDS
         self._clock = clock
         self._sleep = sleep
-        self._tokens = self.burst
-        self._updated = clock()
+        self._slots: deque[float] = deque(maxlen=self.burst)
         self._lock = threading.Lock()
 
     def acquire(self) -> float:
         """Take one request from the budget, waiting until it is available; returns the seconds waited."""
         with self._lock:
             now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._updated) * self.rate)
-            self._updated = now
-            self._tokens -= 1  # reserved now, so concurrent callers queue behind each other
-            wait = -self._tokens / self.rate if self._tokens < 0 else 0.0
+            slot = now
+            if len(self._slots) == self.burst:
+                slot = max(now, self._slots[0] + self.window)
+            self._slots.append(slot)  # the oldest slot falls out: `burst` slots later need not look at it
+            wait = slot - now
         if wait:
             self._sleep(wait)
         return wait

@@ -1,4 +1,4 @@
-"""RequestBudget: a token bucket every CloudWatch Logs call of a process draws from."""
+"""RequestBudget: the sliding-window limit every CloudWatch Logs (and Batch) call of a process draws from."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
+from airflow_batch_plus.hooks.budget import ARRIVAL_SLACK_SECONDS, RequestBudget, shared_budget
 from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor
 from airflow_batch_plus.jobs import LogStream
 from airflow_batch_plus.local import LocalBatch
@@ -28,32 +28,49 @@ class FakeClock:
         self.now += seconds
 
 
-def budget(rate: float, burst: float | None = None) -> tuple[RequestBudget, FakeClock]:
+def budget(rate: float, burst: int | None = None) -> tuple[RequestBudget, FakeClock]:
     clock = FakeClock()
     return RequestBudget(rate, burst, clock=clock, sleep=clock.sleep), clock
 
 
-def test_a_burst_goes_at_once_then_requests_are_spaced_by_the_rate() -> None:
-    limiter, clock = budget(rate=5, burst=3)
+def most_in_any_window(moments: list[float], width: float) -> int:
+    return max(sum(1 for other in moments if start <= other < start + width) for start in moments)
+
+
+def test_never_more_than_rate_requests_in_any_second() -> None:
+    limiter, clock = budget(rate=5)
+    moments = []
+    for index in range(40):
+        if index % 7 == 0:
+            clock.now += 0.13  # callers arrive at uneven times
+        limiter.acquire()
+        moments.append(clock.now)
+    assert most_in_any_window(moments, 1.0) == 5
+    # ... and it is not slower than it must be: 40 requests at 5 a second take about 7 windows.
+    assert moments[-1] - moments[0] < 7 * (1 + ARRIVAL_SLACK_SECONDS) + 0.5
+
+
+def test_a_burst_goes_at_once_then_waits_for_its_window() -> None:
+    limiter, _ = budget(rate=5, burst=3)
     assert [limiter.acquire() for _ in range(3)] == [0, 0, 0]
-    waits = [limiter.acquire() for _ in range(4)]
-    assert waits == pytest.approx([0.2, 0.2, 0.2, 0.2])
-    assert clock.now == pytest.approx(100.8)
-
-
-def test_tokens_refill_with_time_but_never_beyond_the_burst() -> None:
-    limiter, clock = budget(rate=2, burst=2)
-    limiter.acquire()
-    limiter.acquire()
-    clock.now += 60  # a long quiet spell earns at most `burst` requests
+    # Three requests per 0.6 s window: the fourth goes when the first's window is over.
+    assert limiter.acquire() == pytest.approx(0.6 + ARRIVAL_SLACK_SECONDS)
     assert [limiter.acquire() for _ in range(2)] == [0, 0]
-    assert limiter.acquire() == pytest.approx(0.5)
 
 
-def test_the_default_burst_is_one_second_of_requests() -> None:
-    limiter, _ = budget(rate=4)
-    assert [limiter.acquire() for _ in range(4)] == [0, 0, 0, 0]
-    assert limiter.acquire() > 0
+def test_a_quiet_spell_earns_no_more_than_one_burst() -> None:
+    limiter, clock = budget(rate=2)
+    limiter.acquire()
+    limiter.acquire()
+    clock.now += 60
+    assert [limiter.acquire() for _ in range(2)] == [0, 0]
+    assert limiter.acquire() == pytest.approx(1 + ARRIVAL_SLACK_SECONDS)
+
+
+def test_a_rate_below_one_a_second_spaces_single_requests() -> None:
+    limiter, _ = budget(rate=0.5)
+    assert limiter.acquire() == 0
+    assert limiter.acquire() == pytest.approx(2 + ARRIVAL_SLACK_SECONDS)
 
 
 def test_a_rate_must_be_positive() -> None:
