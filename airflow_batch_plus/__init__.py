@@ -16,6 +16,9 @@ __version__ = "0.1.0"
 PACKAGE_NAME = "airflow-batch-plus"
 """The distribution name. Airflow refuses the provider (for every component) unless ``package-name`` equals it."""
 
+CONFIG_SECTION = "batch_plus"
+"""This provider's section of Airflow's configuration (environment variables ``AIRFLOW__BATCH_PLUS__*``)."""
+
 INTEGRATION_NAME = "AWS Batch"
 """The integration every hook, operator, sensor and trigger of this provider will be filed under."""
 
@@ -51,6 +54,24 @@ def get_provider_info() -> dict[str, Any]:
         "operators": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.operators.batch"]}],
         "sensors": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.sensors.batch"]}],
         "triggers": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.triggers.batch"]}],
+        "config": {
+            CONFIG_SECTION: {
+                "description": "Defaults of the AWS Batch Plus operators and sensors.",
+                "options": {
+                    "default_deferrable": {
+                        "description": (
+                            "Whether BatchSubmitJobOperator and BatchJobSensor wait in the triggerer when a DAG "
+                            "does not say (deferrable=None). Airflow's own [operators] default_deferrable is not "
+                            "used: Airflow writes it as false into every generated airflow.cfg."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    }
+                },
+            }
+        },
         "extra-links": [
             "airflow_batch_plus.links.BatchJobLink",
             "airflow_batch_plus.links.BatchJobQueueLink",

@@ -32,4 +32,4 @@ os.environ["AIRFLOW__DAG_PROCESSOR__DAG_BUNDLE_CONFIG_LIST"] = json.dumps(
         },
     ]
 )
-os.environ.pop("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", None)
+os.environ.pop("AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE", None)

@@ -9,8 +9,6 @@ a DAG that uses these operators stays cheap.
 from __future__ import annotations
 
 import asyncio
-import configparser
-import os
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
@@ -18,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.sdk import BaseOperator, conf
 
-from airflow_batch_plus import links
+from airflow_batch_plus import CONFIG_SECTION, links
 from airflow_batch_plus.jobs import (
     DEFAULT_LOG_GROUP,
     JobSnapshot,
@@ -68,16 +66,13 @@ def tag_value(value: object) -> str:
 
 
 def default_deferrable() -> bool:
-    """Deferrable unless `[operators] default_deferrable` is set in airflow.cfg or the environment.
+    """`[batch_plus] default_deferrable` (environment: `AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE`), true by default.
 
-    Airflow ships that option as false; this provider's point is waiting in the triggerer, so only a
-    deliberate setting turns deferral off by default.
+    Not Airflow's `[operators] default_deferrable`: Airflow ships that option false and writes it into
+    every airflow.cfg it generates, so honouring it would quietly turn deferral off in nearly every
+    deployment, whether anyone chose that or not.
     """
-    if "AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE" in os.environ or configparser.ConfigParser.has_option(
-        conf, "operators", "default_deferrable"
-    ):
-        return conf.getboolean("operators", "default_deferrable", fallback=True)
-    return True
+    return conf.getboolean(CONFIG_SECTION, "default_deferrable", fallback=True)
 
 
 def _seconds(value: timedelta | float | int | None, field_name: str) -> float | None:
@@ -99,7 +94,7 @@ class BatchSubmitJobOperator(BaseOperator):
     :param stop_policy: what happens to a live job when the task ends any other way than by the job
         ending (killed, marked, cleared, timed out, failed): ``terminate`` (default) stops it whatever
         its state, ``cancel`` stops it only if it has not started, ``keep`` leaves it running.
-    :param deferrable: wait in the triggerer (default, unless `[operators] default_deferrable` is set).
+    :param deferrable: wait in the triggerer (default, unless `[batch_plus] default_deferrable` is false).
     :param poll_interval: seconds between looks at the job.
     :param stream_logs: log every line of every stream of the job as it arrives.
     :param max_runnable_time: stop the job and fail if it waits in RUNNABLE longer than this.

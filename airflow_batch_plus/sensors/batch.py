@@ -39,7 +39,7 @@ class BatchJobSensor(BaseSensorOperator):
     or cleared, leaves the job running for whoever owns it.
 
     In ``poke`` and ``reschedule`` modes each poke is one DescribeJobs call. Deferrable (the default,
-    unless `[operators] default_deferrable` is set), the task waits in the triggerer, sharing the
+    unless `[batch_plus] default_deferrable` is false), the task waits in the triggerer, sharing the
     triggerer's poller (one DescribeJobs per 100 waiting jobs) with every other Batch wait; the
     sensor's `timeout` travels with the trigger, because Airflow does not enforce it while deferred.
 

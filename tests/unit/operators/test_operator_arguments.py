@@ -13,6 +13,7 @@ from airflow_batch_plus.operators.batch import (
     default_deferrable,
     tag_value,
 )
+from airflow_batch_plus.sensors.batch import BatchJobSensor
 
 REQUIRED = {"task_id": "t", "job_queue": "q", "job_definition": "d"}
 
@@ -48,13 +49,23 @@ def test_tolerated_failures_count_or_percentage(tolerated: int | str | None, siz
     assert _tolerated_count(tolerated, size) == allowed
 
 
-def test_deferrable_unless_default_deferrable_is_set(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", raising=False)
+def test_deferrable_unless_our_own_default_deferrable_is_false(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE", raising=False)
     assert default_deferrable() is True
     assert BatchSubmitJobOperator(**REQUIRED).deferrable is True
-    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "False")
+    monkeypatch.setenv("AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE", "False")
     assert default_deferrable() is False
     assert BatchSubmitJobOperator(**REQUIRED).deferrable is False
+
+
+def test_airflows_generated_operators_default_deferrable_false_does_not_turn_deferral_off(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # What every airflow.cfg Airflow generates says (found by the throughput benchmark: its tasks ran in workers).
+    monkeypatch.setenv("AIRFLOW__OPERATORS__DEFAULT_DEFERRABLE", "false")
+    monkeypatch.delenv("AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE", raising=False)
+    assert BatchSubmitJobOperator(**REQUIRED).deferrable is True
+    assert BatchJobSensor(task_id="sensor", job_id="j").deferrable is True
 
 
 def test_tag_values_keep_to_what_batch_accepts() -> None:
