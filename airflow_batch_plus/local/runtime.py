@@ -6,6 +6,7 @@ import errno
 import functools
 import socket
 import threading
+from collections import Counter
 from types import TracebackType
 from typing import Any
 
@@ -99,6 +100,36 @@ class _QuietRequestHandler(MotoRequestHandler):  # type: ignore[misc]
         return None
 
 
+# Batch is a REST-JSON API: its action is the last part of the path (POST /v1/describejobs).
+_BATCH_PATH_PREFIX = "/v1/"
+
+
+class _CountingApp:
+    """Counts every request by AWS action on its way to moto: what AWS would see, not what a client meant.
+
+    CloudWatch Logs names its action in `X-Amz-Target` ("Logs_20140328.FilterLogEvents"); Batch's is its
+    lower-case path ("describejobs"), kept as it is.
+    """
+
+    def __init__(self, app: Any):
+        self.app = app
+        self.calls: Counter[str] = Counter()
+        self._lock = threading.Lock()
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        target = environ.get("HTTP_X_AMZ_TARGET")
+        path = str(environ.get("PATH_INFO", ""))
+        if target:
+            action = str(target).rsplit(".", 1)[-1]
+        elif path.startswith(_BATCH_PATH_PREFIX):
+            action = path[len(_BATCH_PATH_PREFIX) :].strip("/")
+        else:
+            action = path
+        with self._lock:
+            self.calls[action] += 1
+        return self.app(environ, start_response)
+
+
 class PortInUseError(RuntimeError):
     """The local Batch server's port is taken."""
 
@@ -115,7 +146,14 @@ class LocalBatchServer:
         self._region_name = region_name
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
+        self._app = _CountingApp(DomainDispatcherApplication(create_backend_app))
         self.local_batch: LocalBatch | None = None
+
+    @property
+    def calls(self) -> Counter[str]:
+        """Requests served so far by action: "describejobs", "FilterLogEvents", ... (benchmarks read it)."""
+        with self._app._lock:
+            return Counter(self._app.calls)
 
     @property
     def port(self) -> int:
@@ -147,7 +185,7 @@ class LocalBatchServer:
         self._server = make_server(
             "127.0.0.1",
             self._requested_port,
-            DomainDispatcherApplication(create_backend_app),
+            self._app,
             threaded=True,
             request_handler=_QuietRequestHandler,
         )

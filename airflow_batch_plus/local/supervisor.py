@@ -48,6 +48,10 @@ class DemoSettings:
     batch_port: int = 0
     first_dag: str | None = "example_batch_deferrable"
     startup_timeout: float = 180.0
+    # Four task slots and four vCPUs of Batch capacity: a demo on a laptop. Benchmarks raise them.
+    parallelism: int = 4
+    max_vcpus: int = 4
+    extra_env: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass
@@ -95,13 +99,13 @@ def airflow_environment(settings: DemoSettings, endpoint_url: str, jwt_secret: s
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        # Four task slots, not Airflow's 32 idle workers: this is a demo on a laptop.
-        "AIRFLOW__CORE__PARALLELISM": "4",
+        "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}),
+        **settings.extra_env,
     }
 
 
@@ -138,7 +142,7 @@ class Supervisor:
         except PortInUseError as error:
             raise DemoError(str(error)) from None
         assert self.batch.local_batch is not None
-        env = self.batch.local_batch.bootstrap(max_vcpus=4)
+        env = self.batch.local_batch.bootstrap(max_vcpus=settings.max_vcpus)
         self.say(
             f"Local AWS Batch on {self.batch.endpoint_url} (queue {env.queue_name}, job definition "
             f"{env.job_definition_name})"
@@ -154,7 +158,7 @@ class Supervisor:
         url = f"http://127.0.0.1:{settings.api_port}"
         self._wait_healthy(url, deadline=started + settings.startup_timeout)
         if settings.first_dag:
-            self._trigger(settings.first_dag, url, deadline=started + settings.startup_timeout)
+            self.trigger(settings.first_dag, deadline=started + settings.startup_timeout)
         self.say(f"Airflow is ready in {time.monotonic() - started:.0f} s: {url}  (login {LOGIN[0]} / {LOGIN[1]})")
         return url
 
@@ -205,18 +209,28 @@ class Supervisor:
                 raise DemoError(f"Airflow was not healthy after {self.settings.startup_timeout:.0f} s: {health}")
             time.sleep(1)
 
-    def _trigger(self, dag_id: str, url: str, deadline: float) -> None:
-        """Unpause and trigger `dag_id` through the REST API, as soon as the DAG processor has loaded it."""
-        api = _Api(url, *LOGIN)
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.settings.api_port}"
+
+    def api(self) -> AirflowApi:
+        """A client of the demo Airflow's REST API, logged in."""
+        return AirflowApi(self.url, *LOGIN)
+
+    def trigger(self, dag_id: str, deadline: float) -> str:
+        """Unpause and trigger `dag_id` through the REST API once the DAG processor has loaded it; the run id."""
+        api = self.api()
         while api.call("GET", f"/api/v2/dags/{dag_id}") is None:
             self._check_alive()
             if time.monotonic() > deadline:
                 raise DemoError(f"the DAG processor did not load {dag_id} from {self.settings.dags_folder}")
             time.sleep(1)
         api.call("PATCH", f"/api/v2/dags/{dag_id}", {"is_paused": False})
-        if api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None}) is None:
+        run = api.call("POST", f"/api/v2/dags/{dag_id}/dagRuns", {"logical_date": None})
+        if run is None:
             raise DemoError(f"could not trigger {dag_id}: see {self.components['api-server'].log_path}")
         self.say(f"Triggered {dag_id}")
+        return str(run["dag_run_id"])
 
     # Running and stopping
 
@@ -284,8 +298,8 @@ def _get_json(url: str) -> dict[str, dict[str, str]] | None:
         return None
 
 
-class _Api:
-    """Just enough of Airflow's REST API for the demo: a token from the simple auth manager, JSON calls."""
+class AirflowApi:
+    """Just enough of Airflow's REST API for the demo and benchmarks: a simple auth manager token, JSON calls."""
 
     def __init__(self, url: str, username: str, password: str):
         self.url = url

@@ -53,3 +53,20 @@ def test_a_taken_port_is_a_clear_error() -> None:
         port = holder.getsockname()[1]
         with pytest.raises(PortInUseError, match=f"Port {port} on 127.0.0.1 is already in use"):
             LocalBatchServer(port=port).__enter__()
+
+
+def test_the_server_counts_requests_by_action(monkeypatch: pytest.MonkeyPatch) -> None:
+    with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
+        assert server.local_batch is not None
+        env = server.local_batch.bootstrap()
+        before = server.calls
+        batch = server.local_batch.client("batch")
+        job_id = batch.submit_job(jobName="counted", jobQueue=env.queue_name, jobDefinition=env.job_definition_name)[
+            "jobId"
+        ]
+        batch.describe_jobs(jobs=[job_id])
+        batch.describe_jobs(jobs=[job_id])
+        server.local_batch.client("logs").filter_log_events(logGroupName="/aws/batch/job", logStreamNames=["x"])
+        counted = server.calls
+        counted.subtract(before)
+        assert +counted == {"submitjob": 1, "describejobs": 2, "FilterLogEvents": 1}
