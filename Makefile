@@ -7,7 +7,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 PYTEST_ARGS ?=
 
-.PHONY: bootstrap browser demo test lint typecheck unit
+.PHONY: bootstrap browser demo test lint typecheck unit bench bench-env
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -43,3 +43,17 @@ unit: bootstrap browser
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# Benchmarks (not part of `make test`): ours beside the amazon provider in one run. The amazon provider's
+# deferrable trigger needs its [aiobotocore] extra, which pins another botocore than ours, so it gets an
+# environment of its own under .bench/, with the same Airflow and amazon provider versions as our lock.
+AMAZON_ENV := .bench/amazon
+bench-env: bootstrap
+	@if [ ! -x $(AMAZON_ENV)/bin/python ]; then $(UV) venv --quiet --python .venv/bin/python $(AMAZON_ENV); fi
+	@requirements="$$($(UV) run --no-sync python benchmarks/amazon_requirements.py)"; \
+		echo "amazon provider environment ($(AMAZON_ENV)): $$requirements"; \
+		$(UV) pip install --quiet --python $(AMAZON_ENV)/bin/python $$requirements
+
+# Every benchmark, then docs/benchmarks.md's tables and plots from the results (about 30 minutes on 2 cores).
+bench: bench-env
+	$(UV) run --no-sync python benchmarks/run_all.py --amazon-python $(AMAZON_ENV)/bin/python

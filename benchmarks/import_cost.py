@@ -63,7 +63,11 @@ def main() -> None:
     parser.add_argument("--modules", nargs="+", default=[*OURS, *AMAZON], help="only these modules")
     args = parser.parse_args()
     rows = [
-        {"provider": "plus" if module in OURS else "amazon", "module": module, "ms": import_ms(module, args.runs)}
+        {
+            "provider": "plus" if module.startswith("airflow_batch_plus") else "amazon",
+            "module": module,
+            "ms": import_ms(module, args.runs),
+        }
         for module in args.modules
     ]
     if args.json:

@@ -1,0 +1,69 @@
+"""The benchmarks still run: tiny versions of each, checked for what they report, never for how fast.
+
+Benchmarks are not timed tests. These prove that the trigger benchmark, the end-to-end throughput
+benchmark and the report that turns their JSON into docs/benchmarks.md's tables and plots all work,
+and that what they count is right (every job finished, every line logged once), at a size CI affords.
+The amazon provider's side needs an environment of its own (`make bench-env`), so it is not run here.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
+
+
+def run_script(name: str, *args: str, timeout: float) -> str:
+    result = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *args], capture_output=True, text=True, timeout=timeout, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result.stdout
+
+
+def test_the_trigger_benchmark_and_its_report(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    run_script(
+        "triggers.py",
+        *("--jobs", "6", "--poll", "1", "--job-seconds", "2", "--log-rates", "0", "2", "--providers", "plus"),
+        *("--out", str(results / "triggers.json")),
+        timeout=240,
+    )
+    rows = json.loads((results / "triggers.json").read_text())
+    assert [(row["provider"], row["jobs"], row["log_rate"]) for row in rows] == [("plus", 6, 0), ("plus", 6, 2)]
+    for row in rows:
+        assert row["finished"] == 6 and row["statuses"] == {"success": 6}
+        assert row["calls"]["DescribeJobs"] > 0 and row["detect_p95_s"] is not None
+    logged = rows[1]
+    assert logged["lines_written"] > 0
+    assert (logged["lines_logged"], logged["lines_duplicated"]) == (logged["lines_written"], 0)
+
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text("# Benchmarks\n\nhand-written prose\n\n<!-- results:begin -->\nold\n<!-- results:end -->\n\nmore\n")
+    run_script("report.py", "--results", str(results), "--doc", str(doc), timeout=120)
+    text = doc.read_text()
+    assert text.startswith("# Benchmarks\n\nhand-written prose\n") and text.endswith("\n\nmore\n")
+    assert "old" not in text and "| airflow-batch-plus | 6 |" in text
+    for image in ("bench-calls.png", "bench-memory.png", "bench-cpu.png", "bench-latency.png"):
+        assert (doc.parent / "images" / image).read_bytes().startswith(b"\x89PNG")
+        assert f"](images/{image})" in text
+
+
+def test_the_throughput_benchmark_runs_mapped_tasks_through_a_real_airflow(tmp_path: Path) -> None:
+    out = tmp_path / "throughput.json"
+    run_script(
+        "throughput.py",
+        *("--tasks", "3", "--job-seconds", "4", "--line-seconds", "1", "--poll", "1", "--parallelism", "2"),
+        *("--out", str(out)),
+        timeout=400,
+    )
+    result = json.loads(out.read_text())
+    assert result["run_state"] == "success"
+    assert result["final_states"] == {"success": 3}
+    assert result["batch_calls"]["submitjob"] == 3
+    assert (result["lines_written"], result["lines_logged"], result["lines_duplicated"]) == (12, 12, 0)
+    assert result["timeline"] and result["triggerer_cpu_s"] > 0
