@@ -112,6 +112,63 @@ def import_table(result: dict[str, Any]) -> str:
     )
 
 
+def targets_table(triggers: list[dict[str, Any]], imports: dict[str, Any] | None) -> str:
+    """Issue 6's targets against the largest N of this run, ours: each measured value and whether it is met."""
+    ours = [row for row in triggers if row["provider"] == "plus"]
+    jobs = max(row["jobs"] for row in ours)
+    waiting = next(row for row in ours if row["jobs"] == jobs and not row["log_rate"])
+    logging_row = next((row for row in ours if row["jobs"] == jobs and row["log_rate"]), None)
+    poll = waiting["poll_s"]
+    checks: list[tuple[str, str, bool]] = [
+        (
+            "DescribeJobs within 1.5x the floor",
+            f"{fmt(waiting['describe_vs_floor'])}x",
+            waiting["describe_vs_floor"] <= 1.5,
+        ),
+        ("at most 40 KB per waiting job", f"{fmt(waiting['rss_kb_per_job'], 1)} KB", waiting["rss_kb_per_job"] <= 40),
+        (
+            "at most 5 ms CPU per job-minute",
+            f"{fmt(waiting['cpu_ms_per_job_minute'], 1)} ms",
+            waiting["cpu_ms_per_job_minute"] <= 5,
+        ),
+        (
+            f"detection p95 within poll + 1 s ({poll + 1} s)",
+            f"{fmt(waiting['detect_p95_s'])} s",
+            waiting["detect_p95_s"] is not None and waiting["detect_p95_s"] <= poll + 1,
+        ),
+    ]
+    if logging_row:
+        lines = logging_row["lines_logged"], logging_row["lines_written"], logging_row["lines_duplicated"]
+        lag = logging_row["log_lag_p95_s"]
+        checks += [
+            (
+                "with logs: every line logged once",
+                f"{fmt(lines[0])} of {fmt(lines[1])}, {fmt(lines[2])} duplicated",
+                lines[0] == lines[1] and lines[2] == 0,
+            ),
+            (
+                f"with logs: log lag p95 within 3 polls ({3 * poll} s)",
+                f"{fmt(lag)} s",
+                lag is not None and lag <= 3 * poll,
+            ),
+            (
+                "with logs: at most 5 CloudWatch Logs calls in any second",
+                fmt(logging_row["logs_calls_busiest_second"]),
+                logging_row["logs_calls_busiest_second"] <= 5,
+            ),
+        ]
+    operator = next(
+        (row for row in (imports or {}).get("imports", []) if row["module"] == "airflow_batch_plus.operators.batch"),
+        None,
+    )
+    if operator:
+        checks.append(
+            ("importing the operator module: at most 50 ms", f"{fmt(operator['ms'], 1)} ms", operator["ms"] <= 50)
+        )
+    head = f"| target (ours, {fmt(jobs)} jobs, {poll} s polling) | measured | met |\n| --- | ---: | --- |\n"
+    return head + "".join(f"| {name} | {value} | {'yes' if met else '**no**'} |\n" for name, value, met in checks)
+
+
 def plot(rows: list[dict[str, Any]], images: Path) -> list[Path]:
     """One PNG per measure, both providers against N; the file names written."""
     images.mkdir(parents=True, exist_ok=True)
@@ -125,8 +182,17 @@ def plot(rows: list[dict[str, Any]], images: Path) -> list[Path]:
             if points:
                 xs, ys = zip(*points, strict=True)
                 axes.plot(xs, ys, marker="o", label=LABELS[provider], color=COLOURS[provider])
+        poll = rows[0]["poll_s"] if rows else 0
+        if key == "calls_per_job_minute" and rows:
+            floor = 60 / poll / 100
+            axes.axhline(
+                floor,
+                linestyle=":",
+                color="grey",
+                linewidth=1,
+                label=f"floor: 1 DescribeJobs per 100 jobs per poll ({floor:.2f})",
+            )
         if key == "detect_p95_s" and rows:
-            poll = rows[0]["poll_s"]
             axes.axhline(
                 poll + 1, linestyle="--", color="grey", linewidth=1, label=f"target: poll + 1 s ({poll + 1} s)"
             )
@@ -149,27 +215,30 @@ def render(results: Path, images: Path, doc_dir: Path) -> str:
     without_logs = [row for row in triggers if not row["log_rate"]]
     with_logs = [row for row in triggers if row["log_rate"]]
     first = triggers[0]
+    imports_path = results / "imports.json"
+    imports = json.loads(imports_path.read_text()) if imports_path.exists() else None
     parts = [
+        "### Targets\n",
+        targets_table(triggers, imports),
         f"### Waiting: N jobs, {first['poll_s']} s polling, jobs of {fmt(first['job_s'], 0)} s plus up to one poll\n",
         trigger_table(without_logs),
     ]
     pictures = plot(without_logs, images)
     links = (f"![{path.stem}]({os.path.relpath(path, doc_dir)})" for path in pictures)
-    parts.append("\n" + " ".join(links) + "\n")
+    parts.append(" ".join(links) + "\n")
     if with_logs:
         parts += [
-            f"\n### Following logs: each job prints {fmt(with_logs[0]['log_rate'], 0)} lines per second\n",
+            f"### Following logs: each job prints {fmt(with_logs[0]['log_rate'], 0)} lines per second\n",
             log_table(with_logs),
         ]
     throughput = results / "throughput.json"
     if throughput.exists():
         parts += [
-            "\n### Through a real Airflow: mapped tasks end to end\n",
+            "### Through a real Airflow: mapped tasks end to end\n",
             throughput_table(json.loads(throughput.read_text())),
         ]
-    imports = results / "imports.json"
-    if imports.exists():
-        parts += ["\n### DAG parse: import cost\n", import_table(json.loads(imports.read_text()))]
+    if imports:
+        parts += ["### DAG parse: import cost\n", import_table(imports)]
     return "\n".join(part.rstrip("\n") + "\n" for part in parts)
 
 

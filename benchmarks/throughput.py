@@ -17,6 +17,7 @@ import argparse
 import contextlib
 import json
 import re
+import signal
 import socket
 import tempfile
 import time
@@ -122,6 +123,7 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
             deadline = started + job_seconds + 30 * 60
             while state in ("queued", "running") and time.monotonic() < deadline:
                 time.sleep(1)
+                supervisor.check_alive()  # a dead triggerer would leave every task deferred for ever
                 meter.sample()
                 counts = task_states(api, run_id)
                 timeline.append({"t": round(time.monotonic() - started, 1), **counts})
@@ -161,15 +163,23 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
     }
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tasks", type=int, default=1000)
     parser.add_argument("--job-seconds", type=int, default=60)
     parser.add_argument("--poll", type=int, default=5)
     parser.add_argument("--line-seconds", type=int, default=5, help="each job prints a line this often")
-    parser.add_argument("--parallelism", type=int, default=16, help="Airflow's [core] parallelism (task slots)")
+    parser.add_argument("--parallelism", type=int, default=8, help="Airflow's [core] parallelism (task slots)")
     parser.add_argument("--out", type=Path, default=None, help="write the result here as JSON")
     args = parser.parse_args()
+    # SIGTERM (and SIGINT, which a background job ignores) end the run through the Supervisor's exit,
+    # which stops every Airflow process it started.
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, _interrupt)
     result = measure(args.tasks, args.job_seconds, args.poll, args.line_seconds, args.parallelism)
     summary = {key: value for key, value in result.items() if key != "timeline"}
     print(json.dumps(summary, indent=1))

@@ -36,6 +36,13 @@ LOGIN = ("admin", "admin")
 STOP_GRACE_SECONDS = 10.0
 
 
+# SQLite allows one writer at a time; Python's sqlite3 gives up after 5 s of waiting for the lock, and
+# an Airflow component that gets "database is locked" dies (a triggerer did, with 1,000 tasks starting
+# at once). Waiting longer is right for a demo's single-file database. Read through
+# `[database] sql_alchemy_connect_args` (and its async twin), which take an import path.
+SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 120}
+
+
 class DemoError(RuntimeError):
     """The demo cannot start: the message says what is wrong and what to do."""
 
@@ -99,6 +106,8 @@ def airflow_environment(settings: DemoSettings, endpoint_url: str, jwt_secret: s
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.SQLITE_CONNECT_ARGS",
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -190,18 +199,19 @@ class Supervisor:
         self.components[name] = _Component(name, process, log_path, log_file)
         self.say(f"Started airflow {name} (pid {process.pid}, log {log_path})")
 
-    def _check_alive(self) -> None:
+    def check_alive(self) -> None:
+        """Raise DemoError, with the end of its log, if an Airflow component has exited."""
         for component in self.components.values():
             code = component.process.poll()
             if code is not None:
                 raise DemoError(
-                    f"airflow {component.name} exited with code {code} while starting; its log "
+                    f"airflow {component.name} exited with code {code}; its log "
                     f"({component.log_path}) ends with:\n{_tail(component.log_path.read_text(errors='replace'))}"
                 )
 
     def _wait_healthy(self, url: str, deadline: float) -> None:
         while True:
-            self._check_alive()
+            self.check_alive()
             health = _get_json(f"{url}/api/v2/monitor/health")
             if health and all((health.get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS):
                 return
@@ -221,7 +231,7 @@ class Supervisor:
         """Unpause and trigger `dag_id` through the REST API once the DAG processor has loaded it; the run id."""
         api = self.api()
         while api.call("GET", f"/api/v2/dags/{dag_id}") is None:
-            self._check_alive()
+            self.check_alive()
             if time.monotonic() > deadline:
                 raise DemoError(f"the DAG processor did not load {dag_id} from {self.settings.dags_folder}")
             time.sleep(1)
