@@ -75,6 +75,17 @@ def default_deferrable() -> bool:
     return conf.getboolean(CONFIG_SECTION, "default_deferrable", fallback=True)
 
 
+def _is_dynamic(value: Any) -> bool:
+    """Whether Airflow fills `value` in at run time: a Jinja string anywhere inside, or an XCom reference."""
+    if isinstance(value, str):
+        return any(marker in value for marker in ("{{", "{%", "{#"))
+    if isinstance(value, Mapping):
+        return any(_is_dynamic(key) or _is_dynamic(item) for key, item in value.items())
+    if isinstance(value, list | tuple):
+        return any(_is_dynamic(item) for item in value)
+    return not isinstance(value, int | float | bool | type(None))
+
+
 def _seconds(value: timedelta | float | int | None, field_name: str) -> float | None:
     if value is None:
         return None
@@ -198,6 +209,27 @@ class BatchSubmitJobOperator(BaseOperator):
         self.reattach = reattach
         self.job_id: str | None = None
         self._stopped = False
+        self._refuse_what_is_known_bad()
+
+    def _refuse_what_is_known_bad(self) -> None:
+        """At DAG parse, refuse the request fields already known to be wrong (those holding no template).
+
+        A templated or XCom-fed field is checked once rendered, before submission, like everything else.
+        """
+        from airflow_batch_plus.validation import check_submit_job_rules
+
+        if self.job_name and not _is_dynamic(self.job_name):
+            check_job_name(self.job_name, "job_name")
+        fields = {
+            "arrayProperties": self.array_properties,
+            "dependsOn": self.depends_on,
+            "containerOverrides": self.container_overrides,
+            "nodeOverrides": self.node_overrides,
+            "ecsPropertiesOverride": self.ecs_properties_override,
+            "retryStrategy": self.retry_strategy,
+            "timeout": self.job_timeout,
+        }
+        check_submit_job_rules({key: value for key, value in fields.items() if value and not _is_dynamic(value)})
 
     # Hooks (built when a task runs, never at DAG parse)
 
@@ -614,6 +646,13 @@ class BatchStopJobsOperator(BaseOperator):
         filters = {"job_name": job_name, "job_definition": job_definition}
         filters |= {"created_before": created_before, "created_after": created_after}
         given = [name for name, value in filters.items() if value is not None]
+        if job_name == "" or job_definition == "":
+            empty = "job_name" if job_name == "" else "job_definition"
+            raise ValueError(
+                f"{empty}='' matches no job: give a name (a trailing * matches a prefix) or drop the filter"
+            )
+        if job_ids is not None and not isinstance(job_ids, str) and len(job_ids) == 0:
+            raise ValueError("job_ids=[] stops nothing: give the ids to stop, or job_queue with a filter")
         if len(given) > 1:
             raise ValueError(f"ListJobs takes one filter at a time; got {', '.join(given)}: keep one")
         if job_ids is not None and given:

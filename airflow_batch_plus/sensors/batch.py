@@ -69,6 +69,8 @@ class BatchJobSensor(BaseSensorOperator):
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
+        if not job_id:
+            raise ValueError("job_id is empty: give the id of the Batch job to wait for (it may be templated)")
         self.job_id = job_id
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
