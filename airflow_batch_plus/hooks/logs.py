@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -45,8 +46,24 @@ class LogLine:
     event_id: str
 
     def render(self) -> str:
-        """The line as a task log shows it: prefixed by whose stream it is (array index, node) if anyone's."""
-        return f"{self.stream.label} {self.message}" if self.stream.label else self.message
+        """The line as a task log shows it: prefixed by whose stream it is (array index, node) if anyone's.
+
+        Terminal control sequences are removed: a job's output must not recolour, move the cursor in,
+        retitle or rewrite the terminal of whoever reads the task log (`airflow tasks logs`, `tail`).
+        """
+        message = sanitise(self.message)
+        return f"{self.stream.label} {message}" if self.stream.label else message
+
+
+# ESC-introduced sequences: CSI (colours, cursor moves), OSC (titles, hyperlinks; ended by BEL or ST),
+# and the two-character ones; then every other C0/C1 control character but tab and newline.
+_ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])")
+_CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def sanitise(message: str) -> str:
+    """`message` without terminal control sequences or control characters (tabs and newlines stay)."""
+    return _CONTROL_CHARACTER.sub("", _ESCAPE_SEQUENCE.sub("", message))
 
 
 @dataclass
