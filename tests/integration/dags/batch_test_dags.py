@@ -97,5 +97,6 @@ with DAG("batch_deferred_multinode", schedule=None, start_date=datetime(2026, 1,
         deferrable=True,
     )
 
-# A request Batch would refuse: the task fails at once, without retrying or submitting anything.
-bad_request = submit_dag("batch_bad_request", deferrable=False, job_name="not a valid name", retries=2)
+# A request Batch would refuse, known only once rendered (a literal bad name is refused at DAG parse):
+# the task fails at once, without retrying or submitting anything.
+bad_request = submit_dag("batch_bad_request", deferrable=False, job_name="{{ 'not a valid name' }}", retries=2)
