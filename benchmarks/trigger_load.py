@@ -20,6 +20,7 @@ import os
 import re
 import time
 import urllib.request
+from collections import Counter
 from typing import Any
 
 LINE = re.compile(r"bench-line (\S+) (\d+) (\d+)")
@@ -125,16 +126,9 @@ async def run(provider: str, jobs: int, poll: int, *, logs: bool, endpoint: str,
         "calls_before": calls_before,
         "wall_s": time.time() - started,
         "fired": fired,
-        "statuses": dict(sorted(_count(events.values()).items())),
+        "statuses": dict(sorted(Counter(events.values()).items())),
         "lines": recorder.lines,
     }
-
-
-def _count(values: Any) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
 
 
 def main() -> None:

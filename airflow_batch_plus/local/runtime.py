@@ -129,6 +129,10 @@ class _CountingApp:
             self.calls[action] += 1
         return self.app(environ, start_response)
 
+    def counted(self) -> Counter[str]:
+        with self._lock:
+            return Counter(self.calls)
+
 
 class PortInUseError(RuntimeError):
     """The local Batch server's port is taken."""
@@ -152,8 +156,7 @@ class LocalBatchServer:
     @property
     def calls(self) -> Counter[str]:
         """Requests served so far by action: "describejobs", "FilterLogEvents", ... (benchmarks read it)."""
-        with self._app._lock:
-            return Counter(self._app.calls)
+        return self._app.counted()
 
     @property
     def port(self) -> int:

@@ -220,16 +220,10 @@ class BatchSubmitJobOperator(BaseOperator):
 
         if self.job_name and not _is_dynamic(self.job_name):
             check_job_name(self.job_name, "job_name")
-        fields = {
-            "arrayProperties": self.array_properties,
-            "dependsOn": self.depends_on,
-            "containerOverrides": self.container_overrides,
-            "nodeOverrides": self.node_overrides,
-            "ecsPropertiesOverride": self.ecs_properties_override,
-            "retryStrategy": self.retry_strategy,
-            "timeout": self.job_timeout,
+        known = {
+            key: value for key, value in self._optional_request_fields().items() if value and not _is_dynamic(value)
         }
-        check_submit_job_rules({key: value for key, value in fields.items() if value and not _is_dynamic(value)})
+        check_submit_job_rules(known)
 
     # Hooks (built when a task runs, never at DAG parse)
 
@@ -266,11 +260,9 @@ class BatchSubmitJobOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
-        from airflow_batch_plus.validation import BatchRequestError
-
         try:
             request = self.build_request(context)  # refused here, before anything is submitted
-        except (BatchRequestError, ValueError) as error:
+        except ValueError as error:  # BatchRequestError included
             raise AirflowFailException(str(error)) from None  # the same request fails the same way on a retry
         snapshot = self._previous_job(context, request) if self.reattach else None
         try:
@@ -331,21 +323,7 @@ class BatchSubmitJobOperator(BaseOperator):
 
         ti = context["ti"]
         name = check_job_name(self.job_name, "job_name") if self.job_name else self.derived_job_name(context)
-        optional = {
-            "arrayProperties": self.array_properties,
-            "dependsOn": self.depends_on,
-            "parameters": self.parameters,
-            "containerOverrides": self.container_overrides,
-            "nodeOverrides": self.node_overrides,
-            "ecsPropertiesOverride": self.ecs_properties_override,
-            "eksPropertiesOverride": self.eks_properties_override,
-            "retryStrategy": self.retry_strategy,
-            "timeout": self.job_timeout,
-            "propagateTags": self.propagate_tags,
-            "shareIdentifier": self.share_identifier,
-            "schedulingPriorityOverride": self.scheduling_priority_override,
-            "consumableResourceProperties": self.consumable_resource_properties,
-        }
+        optional = self._optional_request_fields()
         tags = {
             **(self.tags or {}),
             DAG_ID_TAG: ti.dag_id,
@@ -364,6 +342,24 @@ class BatchSubmitJobOperator(BaseOperator):
         }
         validate_submit_job(request)
         return request
+
+    def _optional_request_fields(self) -> dict[str, Any]:
+        """SubmitJob's optional fields by their API names, as the operator holds them (None when not given)."""
+        return {
+            "arrayProperties": self.array_properties,
+            "dependsOn": self.depends_on,
+            "parameters": self.parameters,
+            "containerOverrides": self.container_overrides,
+            "nodeOverrides": self.node_overrides,
+            "ecsPropertiesOverride": self.ecs_properties_override,
+            "eksPropertiesOverride": self.eks_properties_override,
+            "retryStrategy": self.retry_strategy,
+            "timeout": self.job_timeout,
+            "propagateTags": self.propagate_tags,
+            "shareIdentifier": self.share_identifier,
+            "schedulingPriorityOverride": self.scheduling_priority_override,
+            "consumableResourceProperties": self.consumable_resource_properties,
+        }
 
     @staticmethod
     def derived_job_name(context: Context) -> str:
