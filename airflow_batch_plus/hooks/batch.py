@@ -1,9 +1,11 @@
 """BatchHook: every call this provider makes to the AWS Batch API.
 
 Frugal by construction: DescribeJobs takes up to 100 ids a call, stops go out as bulk CancelJobs /
-TerminateJobs of up to 50 ids, ListJobs pages are fetched only as they are read, and throttling or
-5xx answers are retried by botocore's own retry modes rather than loops of ours. Triggers call these
-same methods through `asyncio.to_thread`; there is no second, async copy.
+TerminateJobs of up to 50 ids, ListJobs pages are fetched only as they are read, and throttling, 5xx
+answers, resets and timeouts of these idempotent calls are retried by botocore's own adaptive retry
+mode rather than loops of ours. SubmitJob is the exception (see `submit_job`): retrying it blindly
+after a lost answer would start a second, paid job. Triggers call these same methods through
+`asyncio.to_thread`; there is no second, async copy.
 """
 
 from __future__ import annotations
@@ -11,13 +13,17 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
+from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
 from airflow_batch_plus.jobs import (
     DONE,
@@ -44,6 +50,26 @@ CONTENT_HASH_TAG = "airflow-batch-plus:content-hash"
 # Standard retries with client-side rate limiting: throttled callers slow down together instead of
 # hammering an account-wide limit of about 50 Batch calls a second.
 DEFAULT_RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
+# SubmitJob goes out once per attempt of ours, never retried inside botocore (see BatchHook.submit_job).
+SINGLE_ATTEMPT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
+SUBMISSION_TAG = "airflow-batch-plus:submission"
+# Error codes that mean the request was refused before Batch acted on it: safe to send again.
+THROTTLING_CODES = frozenset(
+    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"}
+)
+
+
+@dataclass(frozen=True)
+class SubmitRetry:
+    """How SubmitJob is retried: `attempts` in all, waits drawn from [0, min(cap, base * 2**n)] (full jitter)."""
+
+    attempts: int = 8
+    base_seconds: float = 1.0
+    cap_seconds: float = 20.0
+
+
+class SubmitJobFailedError(RuntimeError):
+    """SubmitJob kept failing; the message says whether any job was left behind (none is, when raised)."""
 
 
 class JobNotFoundError(LookupError):
@@ -75,6 +101,22 @@ class StopResult:
     error: str | None = None
 
 
+def submit_outcome(error: BaseException) -> str | None:
+    """What a failed SubmitJob says about Batch: "refused" (it did nothing, send again), "uncertain" (it
+    may have started the job: look before sending again), or None (sending again cannot help)."""
+    if isinstance(error, ClientError):
+        code = error.response.get("Error", {}).get("Code", "")
+        status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
+        if code in THROTTLING_CODES or status == 429:
+            return "refused"
+        return "uncertain" if status >= 500 else None
+    if isinstance(error, HTTPClientError):
+        return "uncertain"  # a read timeout or a reset: the request may have gone out, its answer did not come back
+    if isinstance(error, ConnectionError):
+        return "refused"  # no connection, so no request (connect timeout, refused, DNS)
+    return None
+
+
 def with_default_retries(config: Config | Mapping[str, Any] | None) -> Config:
     """The caller's botocore config, with adaptive retries unless it chose its own retry settings."""
     if config is None:
@@ -94,12 +136,11 @@ def content_hash(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class BatchHook(AwsBaseHook):
-    """Talks to AWS Batch through the amazon provider's `aws` connection (credentials, role, region, endpoint).
+class AdaptiveRetriesHook(AwsBaseHook):
+    """An AwsBaseHook whose botocore config is the hook's, else the connection's `config_kwargs`, with
+    adaptive retries added unless that config sets its own.
 
-    :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
-    :param region_name: overrides the connection's region.
-    :param config: a botocore Config or its keyword arguments; adaptive retries are added unless it sets its own.
+    (Handing AwsBaseHook a config of our own would make it ignore the connection's `config_kwargs`.)
     """
 
     def __init__(
@@ -110,28 +151,130 @@ class BatchHook(AwsBaseHook):
         config: Config | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
+        given = Config(**config) if isinstance(config, Mapping) else config
+        super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=given, **kwargs)
+
+    @property
+    def config(self) -> Config:
+        return with_default_retries(super().config)
+
+
+class BatchHook(AdaptiveRetriesHook):
+    """Talks to AWS Batch through the amazon provider's `aws` connection (credentials, role, region, endpoint).
+
+    :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.
+    :param region_name: overrides the connection's region.
+    :param config: a botocore Config or its keyword arguments (else the connection's `config_kwargs`);
+        adaptive retries are added unless it sets its own.
+    :param submit_retry: how often and how patiently SubmitJob is tried.
+    """
+
+    def __init__(
+        self,
+        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
+        region_name: str | None = None,
+        *,
+        config: Config | Mapping[str, Any] | None = None,
+        submit_retry: SubmitRetry = SubmitRetry(),
+        **kwargs: Any,
+    ) -> None:
         kwargs["client_type"] = "batch"
-        super().__init__(
-            aws_conn_id=aws_conn_id, region_name=region_name, config=with_default_retries(config), **kwargs
-        )
+        super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=config, **kwargs)
+        self.submit_retry = submit_retry
 
     @property
     def client(self) -> BatchClient:
         return self.conn  # type: ignore[no-any-return]
 
+    @cached_property
+    def submit_client(self) -> BatchClient:
+        """A client that sends each SubmitJob once: botocore must not resend one whose answer was lost."""
+        client: BatchClient = self.get_client_type(
+            region_name=self.region_name, config=self.config.merge(SINGLE_ATTEMPT_CONFIG)
+        )
+        return client
+
     # Submit
 
     def submit_job(self, request: Mapping[str, Any]) -> SubmittedJob:
-        """SubmitJob, after checking the whole request against Batch's service model.
+        """SubmitJob exactly once, after checking the whole request against Batch's service model.
+
+        Batch has no idempotency token, and a SubmitJob whose answer is lost (a reset, a read timeout, a
+        5xx) may have started the job. So botocore never resends it; each attempt carries the same
+        random submission tag, and before sending again the job's name is looked up (ListJobs' JOB_NAME
+        filter) for a job with that tag: found, it is the one this call submitted. Throttling answers
+        mean Batch did nothing, and are simply waited out. Waits use full jitter.
 
         Environment values of the overrides are registered with Airflow's secrets masker before the
         call, so neither our logs nor botocore's can print them in a task log.
         """
         validate_submit_job(request)
         mask_override_environment(request)
-        response = self.client.submit_job(**request)
-        log.info("Submitted Batch job %s (%s)", response["jobId"], response["jobName"])
-        return SubmittedJob(job_id=response["jobId"], job_name=response["jobName"], job_arn=response["jobArn"])
+        token = uuid.uuid4().hex
+        tagged = {**request, "tags": {**dict(request.get("tags") or {}), SUBMISSION_TAG: token}}
+        policy = self.submit_retry
+        uncertain: list[BaseException] = []
+        retrying = Retrying(
+            stop=stop_after_attempt(policy.attempts),
+            wait=wait_random_exponential(multiplier=policy.base_seconds, max=policy.cap_seconds),
+            retry=retry_if_exception(lambda error: submit_outcome(error) is not None),
+            before_sleep=lambda state: log.warning(
+                "SubmitJob of %s failed (%s); trying again in %.1f s",
+                request.get("jobName"),
+                state.outcome.exception() if state.outcome else "?",
+                state.upcoming_sleep,
+            ),
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    if uncertain and (found := self.find_submission(tagged, token)) is not None:
+                        log.info("SubmitJob's lost answer had started job %s; not submitting again", found.job_id)
+                        return found
+                    try:
+                        response = self.submit_client.submit_job(**tagged)
+                    except Exception as error:
+                        if submit_outcome(error) == "uncertain":
+                            uncertain.append(error)
+                        raise
+        except Exception as error:
+            if submit_outcome(error) is None:
+                raise  # refused for a reason sending again cannot cure (bad request, no permission)
+            found = self.find_submission(tagged, token) if uncertain else None
+            if found is not None:
+                return found
+            raise SubmitJobFailedError(
+                f"SubmitJob of {request.get('jobName')!r} failed {policy.attempts} times ({error}); no job "
+                f"carries this submission's tag {SUBMISSION_TAG}={token}, so none was started"
+            ) from error
+        submitted = SubmittedJob(job_id=response["jobId"], job_name=response["jobName"], job_arn=response["jobArn"])
+        if uncertain:  # an earlier attempt may still land after this one: keep one job of the two
+            submitted = self.find_submission(tagged, token) or submitted
+        log.info("Submitted Batch job %s (%s)", submitted.job_id, submitted.job_name)
+        return submitted
+
+    def find_submission(self, request: Mapping[str, Any], token: str) -> SubmittedJob | None:
+        """The job `request` started if one carries submission tag `token` (an answer was lost), else None.
+
+        If lost answers started two (a resend raced a slow first attempt), the newer ones are cancelled
+        or terminated and the oldest is the one returned: one submission, one job.
+        """
+        names = self.list_jobs(job_queue=request["jobQueue"], job_name=request["jobName"])
+        candidates = [summary.job_id for summary in names if summary.job_name == request["jobName"]]
+        described = self.describe_jobs(candidates).jobs.values() if candidates else ()
+        mine = sorted(
+            (job for job in described if job.tags.get(SUBMISSION_TAG) == token),
+            key=lambda job: (job.created_at or 0, job.job_id),
+        )
+        if not mine:
+            return None
+        kept, extra = mine[0], mine[1:]
+        if extra:
+            self.stop_jobs(
+                extra, StopPolicy.TERMINATE, f"A duplicate of Batch job {kept.job_id}: one submission, one job"
+            )
+        return SubmittedJob(job_id=kept.job_id, job_name=kept.job_name, job_arn=kept.job_arn or "")
 
     # Describe
 
@@ -257,9 +400,13 @@ class BatchHook(AwsBaseHook):
         missing: set[str] = set()
         to_describe = [job_id for job_id in job_ids if job_id not in statuses]
         if to_describe and policy is not StopPolicy.KEEP:
-            described = self.describe_jobs(to_describe)
-            statuses.update({job_id: snapshot.status for job_id, snapshot in described.jobs.items()})
-            missing.update(described.missing)
+            try:
+                described = self.describe_jobs(to_describe)
+            except (ClientError, BotoCoreError) as error:  # stopping matters more than knowing the status
+                log.warning("Could not describe %d job(s) before stopping them: %s", len(to_describe), error)
+            else:
+                statuses.update({job_id: snapshot.status for job_id, snapshot in described.jobs.items()})
+                missing.update(described.missing)
         results: dict[str, StopResult] = {}
         to_send: dict[StopAction, list[str]] = {StopAction.CANCEL: [], StopAction.TERMINATE: []}
         for job_id in job_ids:

@@ -21,7 +21,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_batch_plus.hooks.batch import chunked, with_default_retries
+from airflow_batch_plus.hooks.batch import AdaptiveRetriesHook, chunked
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import LogStream
 
@@ -152,7 +152,7 @@ class LogCursor:
         return union
 
 
-class BatchLogsHook(AwsBaseHook):
+class BatchLogsHook(AdaptiveRetriesHook):
     """Reads jobs' CloudWatch log streams through the amazon provider's `aws` connection.
 
     Every call waits on `budget` first (by default one budget per process for all Logs calls).
@@ -168,9 +168,7 @@ class BatchLogsHook(AwsBaseHook):
         **kwargs: Any,
     ) -> None:
         kwargs["client_type"] = "logs"
-        super().__init__(
-            aws_conn_id=aws_conn_id, region_name=region_name, config=with_default_retries(config), **kwargs
-        )
+        super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=config, **kwargs)
         self.budget = budget if budget is not None else shared_budget("logs")
 
     def get_client_type(self, *args: Any, **kwargs: Any) -> Any:

@@ -34,7 +34,7 @@ SERVICES = ("batch", "logs")
 # purpose: a waiter calls operations this scan would not see.
 CLIENT_HELPERS = {"meta", "exceptions", "get_paginator", "can_paginate", "close"}
 # Names that hold a client, or calls that return one.
-CLIENT_NAMES = {"client", "conn"}
+CLIENT_NAMES = {"client", "conn", "submit_client"}
 CLIENT_FACTORIES = {"client", "get_conn", "get_client_type"}
 # Actions AWS authorizes on top of an operation's own: tags sent with SubmitJob or RegisterJobDefinition
 # are authorized as batch:TagResource ("tag on create").

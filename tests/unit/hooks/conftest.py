@@ -23,6 +23,7 @@ def batch_hook(local_batch: LocalBatch, calls: CallCounter) -> Iterator[BatchHoo
     """A BatchHook on the local Batch (no Airflow connection: boto3's default chain), its calls counted."""
     hook = BatchHook(aws_conn_id=None, region_name="us-east-1")
     calls.attach(hook.client)
+    calls.attach(hook.submit_client)
     yield hook
 
 

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from botocore.exceptions import ClientError
 
-from airflow_batch_plus.hooks.batch import BatchHook, JobNotFoundError
+from airflow_batch_plus.hooks.batch import SUBMISSION_TAG, BatchHook, JobNotFoundError
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 from airflow_batch_plus.local.calls import CallCounter
@@ -71,7 +71,7 @@ def test_submit_job_returns_the_job_and_sends_every_field(
     snapshot = batch_hook.describe_job(submitted.job_id)
     assert (snapshot.job_name, submitted.job_name) == ("with-everything", "with-everything")
     assert snapshot.job_arn == submitted.job_arn
-    assert snapshot.tags == {"team": "data"}
+    assert snapshot.tags == {"team": "data", SUBMISSION_TAG: snapshot.tags[SUBMISSION_TAG]}
     sent = dict(calls.requests)["SubmitJob"]
     assert sent["retryStrategy"]["attempts"] == 2 and sent["timeout"] == {"attemptDurationSeconds": 600}
 
@@ -405,3 +405,16 @@ def test_the_hook_serves_concurrent_callers_from_asyncio_to_thread(
 
     assert [snapshot.job_id for snapshot in snapshots] == job_ids
     assert calls["DescribeJobs"] == 30
+
+
+def test_the_connections_config_kwargs_are_kept_and_adaptive_retries_added(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Handing AwsBaseHook a config of its own made it ignore the connection's `config_kwargs`."""
+    monkeypatch.setenv(
+        "AIRFLOW_CONN_BATCH_TUNED",
+        '{"conn_type": "aws", "extra": {"region_name": "us-east-1", "config_kwargs": {"read_timeout": 7}}}',
+    )
+    tuned = BatchHook(aws_conn_id="batch_tuned").client.meta.config
+    assert (tuned.read_timeout, tuned.retries["mode"]) == (7, "adaptive")
+    explicit = BatchHook(aws_conn_id="batch_tuned", config={"read_timeout": 3, "retries": {"mode": "standard"}})
+    assert (explicit.client.meta.config.read_timeout, explicit.client.meta.config.retries["mode"]) == (3, "standard")
+    assert explicit.submit_client.meta.config.retries["total_max_attempts"] == 1
