@@ -91,6 +91,7 @@ class BatchJobTrigger(BaseTrigger):
         self.runnable_since = runnable_since
         self.deadline_reason = deadline_reason
         self._stopped = False
+        self._log_read_failures = 0
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -174,10 +175,24 @@ class BatchJobTrigger(BaseTrigger):
 
     # Logs
 
-    async def _log_new_lines(self, streams: list[LogStream], cursor: LogCursor) -> int:
+    async def _log_new_lines(self, streams: list[LogStream], cursor: LogCursor) -> int | None:
+        """Log the lines not logged yet; how many were read, or None if CloudWatch could not be read.
+
+        A failed read (after botocore's retries) does not end the wait: the job matters more than its
+        logs, and the cursor has not moved, so the next read picks up every line this one missed.
+        """
         if not streams:
             return 0
-        lines: list[LogLine] = await self.poller.read_logs(streams, cursor)
+        try:
+            lines: list[LogLine] = await self.poller.read_logs(streams, cursor)
+        except Exception as error:
+            self._log_read_failures += 1
+            self.log.warning(
+                "Could not read the job's CloudWatch logs (%s); reading again later, from where logging stopped",
+                error,
+            )
+            return None
+        self._log_read_failures = 0
         for line in lines:
             if cursor.is_new(line):
                 self.log.info(line.render())
@@ -196,7 +211,13 @@ class BatchJobTrigger(BaseTrigger):
             await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
             follower.take_child_updates()
             read = await self._log_new_lines(follower.log_streams(), cursor)
-            empty_reads = 0 if read else empty_reads + 1
+            empty_reads = empty_reads + 1 if read == 0 else 0  # a failed read proves nothing: read again
+        if self._log_read_failures:
+            self.log.warning(
+                "The job's last lines could not be read from CloudWatch in %.0f s; they are in its log streams: %s",
+                MAX_DRAIN_SECONDS,
+                ", ".join(f"{stream.group}/{stream.name}" for stream in follower.log_streams()),
+            )
 
     # Stopping
 

@@ -175,6 +175,8 @@ class JobPoller:
             pollers[key] = cls(
                 lambda: BatchHook(aws_conn_id=aws_conn_id, region_name=region_name),
                 lambda: BatchLogsHook(aws_conn_id=aws_conn_id, region_name=region_name),
+                missing_grace=DEFAULT_MISSING_GRACE_SECONDS,
+                failure_grace=DEFAULT_FAILURE_GRACE_SECONDS,
             )
         return pollers[key]
 

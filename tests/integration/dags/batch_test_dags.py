@@ -28,10 +28,9 @@ def submit_dag(dag_id: str, **operator_kwargs: Any) -> DAG:
             job_queue="local-queue",
             job_definition="local-job",
             container_overrides=OVERRIDES,
-            aws_conn_id=None,
             region_name="us-east-1",
             poll_interval=0.2,
-            **operator_kwargs,
+            **{"aws_conn_id": None, **operator_kwargs},
         )
     return dag
 
@@ -42,6 +41,9 @@ in_worker_with_retry = submit_dag("batch_in_worker_retry", deferrable=False, ret
 deferred_timeout = submit_dag("batch_deferred_timeout", deferrable=True, execution_timeout=timedelta(seconds=4))
 in_worker_timeout = submit_dag("batch_in_worker_timeout", deferrable=False, execution_timeout=timedelta(seconds=4))
 deferred_stuck = submit_dag("batch_deferred_stuck", deferrable=True, max_runnable_time=timedelta(seconds=2))
+# Through the fault proxy: the test defines connection `aws_through_faults` (its endpoint is the proxy).
+deferred_faults = submit_dag("batch_deferred_faults", deferrable=True, aws_conn_id="aws_through_faults")
+in_worker_faults = submit_dag("batch_in_worker_faults", deferrable=False, aws_conn_id="aws_through_faults")
 deferred_array = submit_dag("batch_deferred_array", deferrable=True, array_properties={"size": 3}, tolerated_failures=1)
 
 

@@ -1,0 +1,42 @@
+"""Fixtures for fault tests: the local Batch over HTTP with a `FaultProxy` in front of it."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer
+from airflow_batch_plus.local.faults import FaultProxy
+
+
+@pytest.fixture
+def proxied_batch(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBatchServer]:
+    """The local Batch on 127.0.0.1 (queue `local-queue`, job definition `local-job`)."""
+    with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
+        assert server.local_batch is not None
+        server.local_batch.bootstrap()
+        for name, value in {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": "us-east-1",
+        }.items():
+            monkeypatch.setenv(name, value)
+        yield server
+
+
+@pytest.fixture
+def fault_proxy(proxied_batch: LocalBatchServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+    """The proxy in front of the local Batch; hooks and clients made after it reach AWS through it."""
+    with FaultProxy(proxied_batch.endpoint_url, timeout_seconds=2) as proxy:
+        monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint_url)
+        yield proxy
+
+
+@pytest.fixture
+def direct_batch(proxied_batch: LocalBatchServer) -> Any:
+    """A Batch client that bypasses the proxy: how a test sees what Batch really holds."""
+    import boto3
+
+    return boto3.client("batch", endpoint_url=proxied_batch.endpoint_url, region_name="us-east-1")
