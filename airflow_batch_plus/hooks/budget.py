@@ -61,6 +61,15 @@ class RequestBudget:
             self._sleep(wait)
         return wait
 
+    def try_acquire(self) -> bool:
+        """Take one request only if it is available now, without waiting; whether it was taken."""
+        with self._lock:
+            now = self._clock()
+            if len(self._slots) == self.burst and self._slots[0] + self.window > now:
+                return False
+            self._slots.append(now)
+            return True
+
 
 _shared: dict[str, RequestBudget] = {}
 _shared_lock = threading.Lock()

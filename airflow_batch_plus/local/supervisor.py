@@ -182,11 +182,11 @@ class Supervisor:
             raise DemoError(f"`airflow {' '.join(args)}` failed:\n{_tail(result.stderr or result.stdout)}")
         return result.stdout
 
-    def _start_component(self, name: str) -> None:
+    def _start_component(self, name: str, *, append_log: bool = False) -> None:
         logs = self.settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
-        log_file = log_path.open("wb")
+        log_file = log_path.open("ab" if append_log else "wb")
         extra = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
         process = subprocess.Popen(
             [*self._airflow(), name, *extra],
@@ -198,6 +198,20 @@ class Supervisor:
         )
         self.components[name] = _Component(name, process, log_path, log_file)
         self.say(f"Started airflow {name} (pid {process.pid}, log {log_path})")
+
+    def restart(self, name: str, signum: int = signal.SIGTERM) -> None:
+        """Stop one component and start it again, as a deployment or a crash does: SIGTERM is a graceful
+        stop, SIGKILL a crash (its whole process group, children included, with no chance to clean up)."""
+        component = self.components[name]
+        _signal_group(component.process, signum)
+        try:
+            component.process.wait(timeout=STOP_GRACE_SECONDS)
+        except subprocess.TimeoutExpired:
+            _signal_group(component.process, signal.SIGKILL)
+            component.process.wait()
+        component.log_file.close()
+        self.say(f"airflow {name} stopped by signal {signal.Signals(signum).name}; starting it again")
+        self._start_component(name, append_log=True)
 
     def check_alive(self) -> None:
         """Raise DemoError, with the end of its log, if an Airflow component has exited."""

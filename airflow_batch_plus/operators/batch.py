@@ -209,6 +209,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self.reattach = reattach
         self.job_id: str | None = None
         self._stopped = False
+        self._handed_to_trigger = False
         self._refuse_what_is_known_bad()
 
     def _refuse_what_is_known_bad(self) -> None:
@@ -278,6 +279,9 @@ class BatchSubmitJobOperator(BaseOperator):
                 return self._succeed(context, snapshot)
             trigger = self._trigger(context)
             if self.deferrable:
+                # From here the trigger owns the job: a signal that reaches this process while Airflow
+                # finishes the deferral (a scheduler stopping its workers) must not stop it.
+                self._handed_to_trigger = True
                 self.defer(trigger=trigger, method_name="execute_complete", timeout=self._deferral_timeout(context))
             event = _first_event(trigger)
             return self.execute_complete(context, event)
@@ -293,6 +297,8 @@ class BatchSubmitJobOperator(BaseOperator):
 
         self.job_id = str(event["job_id"])
         self._stopped = bool(event.get("stopped"))
+        if event.get("cursor_saved"):
+            self._forget_saved_cursor(context)
         snapshot = JobSnapshot.from_dict(event["job"]) if event.get("job") else None
         if snapshot is not None:
             self._persist_log_link(context, snapshot)
@@ -311,8 +317,24 @@ class BatchSubmitJobOperator(BaseOperator):
         self._stop_after(context, f"the task failed after a {status} event")
         raise RuntimeError(self._failure_message(event, snapshot))
 
+    def _forget_saved_cursor(self, context: Context) -> None:
+        """The trigger's saved log cursor (an XCom kept for a triggerer restart) has done its job."""
+        from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint, TaskKey
+
+        task = TaskKey.of(context["ti"])
+        if task is None or self.job_id is None:
+            return
+        try:
+            CursorCheckpoint(task, self.job_id).clear()
+        except Exception as error:  # harmless: a new try clears it, and it names this job only
+            self.log.warning("Could not delete the saved log cursor: %s", error)
+
     def on_kill(self) -> None:
-        """The worker is ending the task (marked, cleared, SIGTERM, execution_timeout): stop the job per policy."""
+        """The worker is ending the task (marked, cleared, SIGTERM, execution_timeout): stop the job per policy,
+        unless the task has deferred, when the job is the trigger's to stop."""
+        if self._handed_to_trigger:
+            self.log.info("Not stopping Batch job %s: the task has deferred, and its trigger follows it", self.job_id)
+            return
         self._stop_after(None, "the task was killed in the worker (marked, cleared, timed out or terminated)")
 
     # Submitting

@@ -21,6 +21,7 @@ from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.logs import LogCursor, LogLine
     from airflow_batch_plus.jobs import LogStream
+    from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint
 
 # After the job ends, CloudWatch may still ingest its last lines for a few seconds: keep reading
 # this often until two reads in a row bring nothing, the last of them at least INGESTION_LAG after
@@ -92,6 +93,8 @@ class BatchJobTrigger(BaseTrigger):
         self.deadline_reason = deadline_reason
         self._stopped = False
         self._log_read_failures = 0
+        self._unsaved_lines = 0
+        self._cursor_saved = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -120,6 +123,9 @@ class BatchJobTrigger(BaseTrigger):
         from airflow_batch_plus.hooks.logs import LogCursor
 
         cursor = LogCursor.from_dict(self.log_cursor) if self.log_cursor else LogCursor()
+        if self.stream_logs and (saved := await self._saved_cursor()) is not None:
+            cursor = LogCursor.from_dict(saved)
+            self.log.info("Resuming the job's log lines after the last one logged before the triggerer restarted")
         follower = _JobFollower(self.poller, self.job_id, self.poll_interval, with_children=self.stream_logs)
         snapshot: JobSnapshot | None = None
         try:
@@ -131,6 +137,7 @@ class BatchJobTrigger(BaseTrigger):
                     return
                 if self.stream_logs:
                     await self._log_new_lines(follower.log_streams(), cursor)
+                    await self._save_cursor(cursor)
                 if snapshot.is_done:
                     if self.stream_logs:
                         await self._drain_logs(follower, snapshot, cursor)
@@ -197,7 +204,38 @@ class BatchJobTrigger(BaseTrigger):
             if cursor.is_new(line):
                 self.log.info(line.render())
                 cursor.mark(line)
+                self._unsaved_lines += 1
         return len(lines)
+
+    def _checkpoint(self) -> CursorCheckpoint | None:
+        """Where the cursor is saved: only for a task's trigger in a triggerer (which sets task_instance)."""
+        from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint, TaskKey
+
+        task = TaskKey.of(self.task_instance) if self.task_instance is not None else None
+        return CursorCheckpoint(task, self.job_id) if task is not None else None
+
+    async def _saved_cursor(self) -> dict[str, Any] | None:
+        checkpoint = self._checkpoint()
+        if checkpoint is None:
+            return None
+        try:
+            return await asyncio.to_thread(checkpoint.load)
+        except Exception as error:  # the kwargs' cursor still holds: lines may repeat, none is lost
+            self.log.warning("Could not load the saved log cursor (%s); starting from the deferral's", error)
+            return None
+
+    async def _save_cursor(self, cursor: LogCursor) -> None:
+        checkpoint = self._checkpoint() if self._unsaved_lines else None
+        if checkpoint is None:
+            return
+        try:
+            saved = await asyncio.to_thread(checkpoint.save, cursor.to_dict())
+        except Exception as error:
+            self.log.warning("Could not save the log cursor (%s); trying again after the next lines", error)
+            return
+        if saved:
+            self._unsaved_lines = 0
+            self._cursor_saved = True
 
     async def _drain_logs(self, follower: _JobFollower, snapshot: JobSnapshot, cursor: LogCursor) -> None:
         """Read the job's last lines: CloudWatch ingests them seconds after they were written."""
@@ -211,6 +249,7 @@ class BatchJobTrigger(BaseTrigger):
             await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
             follower.take_child_updates()
             read = await self._log_new_lines(follower.log_streams(), cursor)
+            await self._save_cursor(cursor)
             empty_reads = empty_reads + 1 if read == 0 else 0  # a failed read proves nothing: read again
         if self._log_read_failures:
             self.log.warning(
@@ -251,6 +290,7 @@ class BatchJobTrigger(BaseTrigger):
                 "message": message,
                 "job": snapshot.to_dict() if snapshot else None,
                 "log_cursor": cursor.to_dict(),
+                "cursor_saved": self._cursor_saved,
                 "stopped": self._stopped,
             }
         )

@@ -83,13 +83,15 @@ class Airflow:
 
 
 @pytest.fixture(scope="module")
-def airflow(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
+def airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
+    """The demo's Airflow; a test module may set `AIRFLOW_EXTRA_ENV` (a dict) for its components."""
     supervisor = Supervisor(
         DemoSettings(
             state_dir=tmp_path_factory.mktemp("demo"),
             dags_folder=Path(__file__).parent / "dags",
             api_port=free_port(),
             first_dag=None,
+            extra_env=dict(getattr(request.module, "AIRFLOW_EXTRA_ENV", {})),
         )
     )
     try:

@@ -101,3 +101,11 @@ def test_every_logs_request_draws_one_token(local_batch: LocalBatch, calls: Call
     hook.read_new(streams, LogCursor())
     assert calls.calls["FilterLogEvents"] == 2
     assert CountingBudget.taken == sum(calls.calls.values()) == 2
+
+
+def test_try_acquire_takes_a_free_slot_at_once_and_never_waits() -> None:
+    limited, clock = budget(rate=2)
+    assert [limited.try_acquire() for _ in range(3)] == [True, True, False]
+    assert clock.slept == []
+    clock.now += 1 + ARRIVAL_SLACK_SECONDS
+    assert limited.try_acquire() is True

@@ -1,0 +1,81 @@
+"""Where a deferred task's log cursor survives a triggerer restart: an XCom of its task instance.
+
+A triggerer rebuilds a trigger from the arguments it was deferred with. A cursor kept only in the
+trigger would start again where the task deferred, and every line logged since would be logged twice.
+So the trigger saves its cursor after each read that logged lines, and a rebuilt trigger starts from
+the saved one: a restart repeats only lines logged after the last save (none, unless the triggerer
+died between logging a read's lines and saving the cursor). Saves are capped per process
+(`SAVES_PER_SECOND`), so thousands of printing jobs cost the API server a bounded number of writes;
+a skipped save is made at a later read.
+
+XComs of a task instance survive its deferral and are cleared when a new try starts, so a saved cursor
+never outlives the try that saved it; the cursor also names its job, and is ignored for any other.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
+
+log = logging.getLogger(__name__)
+
+CURSOR_XCOM_KEY = "batch_log_cursor"
+SAVES_PER_SECOND = 20.0
+
+
+@dataclass(frozen=True)
+class TaskKey:
+    """The task instance an XCom belongs to."""
+
+    dag_id: str
+    task_id: str
+    run_id: str
+    map_index: int = -1
+
+    @classmethod
+    def of(cls, ti: Any) -> TaskKey | None:
+        """The key of a task instance (the triggerer's or the task runner's), or None without one."""
+        try:
+            return cls(str(ti.dag_id), str(ti.task_id), str(ti.run_id), int(ti.map_index))
+        except (AttributeError, TypeError, ValueError):
+            return None
+
+
+class CursorCheckpoint:
+    """Load, save and clear the saved log cursor of one task instance's Batch job. Blocking calls: run
+    them in a thread from a trigger (the triggerer's SDK calls wait on its event loop)."""
+
+    def __init__(self, task: TaskKey, job_id: str, budget: RequestBudget | None = None):
+        self.task = task
+        self.job_id = job_id
+        self.budget = budget if budget is not None else shared_budget("cursor-saves", rate=SAVES_PER_SECOND)
+
+    def load(self) -> dict[str, Any] | None:
+        """The cursor saved for this job, or None (nothing saved, or saved for another job)."""
+        from airflow.sdk.execution_time.xcom import XCom
+
+        saved = XCom.get_one(key=CURSOR_XCOM_KEY, **self._where())
+        if isinstance(saved, dict) and saved.get("job_id") == self.job_id and isinstance(saved.get("cursor"), dict):
+            return dict(saved["cursor"])
+        return None
+
+    def save(self, cursor: dict[str, Any]) -> bool:
+        """Save `cursor` if the process's save budget allows it now; whether it was saved."""
+        if not self.budget.try_acquire():
+            return False
+        from airflow.sdk.execution_time.xcom import XCom
+
+        XCom.set(CURSOR_XCOM_KEY, {"job_id": self.job_id, "cursor": cursor}, **self._where())
+        return True
+
+    def clear(self) -> None:
+        from airflow.sdk.execution_time.xcom import XCom
+
+        XCom.delete(CURSOR_XCOM_KEY, **self._where())
+
+    def _where(self) -> dict[str, Any]:
+        task = self.task
+        return {"dag_id": task.dag_id, "task_id": task.task_id, "run_id": task.run_id, "map_index": task.map_index}
