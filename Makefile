@@ -5,9 +5,11 @@ SHELL := /bin/bash
 # uv if it is on PATH, else the copy `bootstrap` installs for this user, run through python3 so that
 # PATH does not matter (pip puts the `uv` script in ~/.local/bin, which is often not on PATH).
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
-PYTEST_ARGS ?=
+# Two workers, a test file each at a time (a module's Airflow starts once): the suite waits on jobs and servers
+# more than it computes (12 min with it on 2 cores, where one worker would take about 17).
+PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: bootstrap browser demo test lint typecheck unit bench bench-env
+.PHONY: bootstrap browser demo test lint typecheck unit bench bench-env fault-matrix
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -57,3 +59,7 @@ bench-env: bootstrap
 # Every benchmark, then docs/benchmarks.md's tables and plots from the results (about 30 minutes on 2 cores).
 bench: bench-env
 	$(UV) run --no-sync python benchmarks/run_all.py --amazon-python $(AMAZON_ENV)/bin/python
+
+# The fault tests once more, counting what they inject, into docs/reliability.md's fault matrix (~3 minutes).
+fault-matrix: bootstrap
+	$(UV) run --no-sync python tests/fault_matrix.py

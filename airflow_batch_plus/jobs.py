@@ -196,6 +196,9 @@ class JobSnapshot:
     is_main_node: bool | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     log_streams: tuple[LogStream, ...] = ()
+    # The job's environment as DescribeJobs returned it: only for masking values that may be secrets.
+    # Never serialised (`to_dict` leaves it out), so it reaches no event, XCom or log.
+    environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def is_done(self) -> bool:
@@ -251,6 +254,7 @@ class JobSnapshot:
             is_main_node=node.get("isMainNode"),
             tags=dict(item.get("tags") or {}),
             log_streams=_discover_log_streams(item, attempts),
+            environment=_environment(item),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -376,6 +380,24 @@ def _ecs_container_groups(job: Mapping[str, Any]) -> dict[str, str]:
         for container in task.get("containers") or ():
             groups[container.get("name", "")] = log_group_of(container.get("logConfiguration"))
     return groups
+
+
+def _environment(item: Mapping[str, Any]) -> dict[str, str]:
+    """Every environment variable of a DescribeJobs item: its container, its ECS containers, its EKS containers."""
+    found: dict[str, str] = {}
+
+    def collect(variables: Any) -> None:
+        for variable in variables or ():
+            if isinstance(variable, Mapping) and variable.get("name") and variable.get("value") is not None:
+                found[str(variable["name"])] = str(variable["value"])
+
+    collect((item.get("container") or {}).get("environment"))
+    for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
+        for container in task.get("containers") or ():
+            collect(container.get("environment"))
+    for container in ((item.get("eksProperties") or {}).get("podProperties") or {}).get("containers") or ():
+        collect(container.get("env"))
+    return found
 
 
 def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) -> tuple[LogStream, ...]:

@@ -97,6 +97,22 @@ def throughput_table(result: dict[str, Any]) -> str:
             "triggerer CPU / peak memory",
             f"{fmt(result['triggerer_cpu_s'], 1)} s / {fmt(result['triggerer_peak_mb'], 0)} MB",
         ),
+        *(
+            [
+                (
+                    "jobs in Batch / tasks with exactly one job / none / several",
+                    f"{fmt(result['accounting']['jobs'])} / {fmt(result['accounting']['tasks_with_one_job'])} / "
+                    f"{fmt(result['accounting']['tasks_without_a_job'])} / "
+                    f"{fmt(result['accounting']['tasks_with_several_jobs'])}",
+                ),
+                (
+                    "tasks whose state differs from their job's",
+                    fmt(result["accounting"]["task_state_differs_from_job"]),
+                ),
+            ]
+            if "accounting" in result
+            else []
+        ),
         (
             "job lines written / in task logs / duplicated",
             f"{fmt(result['lines_written'])} / {fmt(result['lines_logged'])} / {fmt(result['lines_duplicated'])}",

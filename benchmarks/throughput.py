@@ -5,8 +5,9 @@ triggerer; SQLite) against the local AWS Batch, with benchmarks/dags/ as its DAG
 `batch_throughput` (N mapped tasks; each job prints a line every few seconds for JOB_SECONDS) and
 watches it through the REST API until the run ends. It reports how long submitting, deferring and
 finishing N tasks took, how many tasks were deferred at once, the AWS calls the local Batch served
-by action, the triggerer's CPU and peak memory (its whole process tree), and whether every job's
-every line reached its task log exactly once.
+by action, the triggerer's CPU and peak memory (its whole process tree), whether every job's every
+line reached its task log exactly once, and the accounting: every job listed from Batch set against
+every task instance (one job per task, each task in its job's state).
 
     uv run python benchmarks/throughput.py --tasks 1000 [--job-seconds 60] [--poll 5] [--out FILE]
 """
@@ -49,6 +50,51 @@ def task_states(api: AirflowApi, run_id: str) -> dict[str, int]:
         answer = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?state={state}&limit=1")
         counts[state] = int(answer["total_entries"]) if answer else -1  # type: ignore[call-overload]
     return counts
+
+
+def account_jobs(api: AirflowApi, run_id: str, endpoint_url: str, tasks: int) -> dict[str, int]:
+    """Every job of the run, listed and described from Batch, set against every task instance: how many
+    tasks had exactly one job, none or several, and how many ended in a state other than their job's."""
+    import boto3
+
+    batch = boto3.client(
+        "batch",
+        endpoint_url=endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id="testing",  # the local Batch takes any
+        aws_secret_access_key="testing",
+    )
+    job_ids = [
+        summary["jobId"]
+        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED")
+        for page in batch.get_paginator("list_jobs").paginate(jobQueue="local-queue", jobStatus=status)
+        for summary in page["jobSummaryList"]
+    ]
+    jobs_by_task: dict[int, list[str]] = {}
+    for start in range(0, len(job_ids), 100):
+        for job in batch.describe_jobs(jobs=job_ids[start : start + 100])["jobs"]:
+            tags = job.get("tags") or {}
+            if tags.get("airflow-batch-plus:dag-id") == DAG_ID and tags.get("airflow-batch-plus:run-id"):
+                jobs_by_task.setdefault(int(tags["airflow-batch-plus:map-index"]), []).append(job["status"])
+    states: dict[int, str] = {}
+    for offset in range(0, tasks, 100):
+        page = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100&offset={offset}")
+        listed: list[dict[str, Any]] = list((page or {}).get("task_instances") or [])  # type: ignore[call-overload]
+        for ti in listed:
+            states[int(ti["map_index"])] = str(ti["state"])
+    expected = {"SUCCEEDED": "success", "FAILED": "failed"}
+    return {
+        "jobs": sum(len(found) for found in jobs_by_task.values()),
+        "tasks": len(states),
+        "tasks_with_one_job": sum(1 for found in jobs_by_task.values() if len(found) == 1),
+        "tasks_without_a_job": sum(1 for index in states if index not in jobs_by_task),
+        "tasks_with_several_jobs": sum(1 for found in jobs_by_task.values() if len(found) > 1),
+        "task_state_differs_from_job": sum(
+            1
+            for index, state in states.items()
+            if len(jobs_by_task.get(index, [])) != 1 or expected.get(jobs_by_task[index][0]) != state
+        ),
+    }
 
 
 class TreeMeter:
@@ -134,6 +180,7 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
             calls = supervisor.batch.calls
             calls.subtract(calls_before)
             logged = count_logged_lines(settings.state_dir / "airflow" / "logs", run_id)
+            accounting = account_jobs(api, run_id, supervisor.batch.endpoint_url, tasks)
             triggerer_cpu = meter.cpu_s - cpu_before
     lines_per_job = job_seconds // line_seconds
     written = {(index, number) for index in range(tasks) for number in range(1, lines_per_job + 1)}
@@ -156,6 +203,7 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
         "batch_calls": {action: count for action, count in sorted(calls.items()) if count},
         "triggerer_cpu_s": round(triggerer_cpu, 1),
         "triggerer_peak_mb": round(meter.peak_mb, 1),
+        "accounting": accounting,
         "lines_written": len(written),
         "lines_logged": len(set(logged) & written),
         "lines_duplicated": sum(count - 1 for key, count in logged.items() if key in written),

@@ -547,12 +547,21 @@ def mask_override_environment(request: Mapping[str, Any]) -> None:
 
 def override_environment_values(request: Mapping[str, Any]) -> list[str]:
     """The environment values a SubmitJob request overrides, wherever they sit (container, node, ECS, EKS)."""
-    values: list[str] = []
+    return [value for _, value in _override_environment(request)]
+
+
+def override_environment_names(request: Mapping[str, Any]) -> list[str]:
+    """The names of the environment variables a SubmitJob request overrides (their values may be secrets)."""
+    return sorted({name for name, _ in _override_environment(request) if name})
+
+
+def _override_environment(request: Mapping[str, Any]) -> list[tuple[str, str]]:
+    values: list[tuple[str, str]] = []
 
     def collect(environment: Any) -> None:
         for variable in environment or ():
             if isinstance(variable, Mapping) and variable.get("value"):
-                values.append(str(variable["value"]))
+                values.append((str(variable.get("name") or ""), str(variable["value"])))
 
     collect((request.get("containerOverrides") or {}).get("environment"))
     for node in (request.get("nodeOverrides") or {}).get("nodePropertyOverrides") or ():

@@ -50,8 +50,10 @@ class LogLine:
 
         Terminal control sequences are removed: a job's output must not recolour, move the cursor in,
         retitle or rewrite the terminal of whoever reads the task log (`airflow tasks logs`, `tail`).
+        Values registered with Airflow's secrets masker (the override environment) become ***, whatever
+        logger or message the line ends up in.
         """
-        message = sanitise(self.message)
+        message = masked(sanitise(self.message))
         return f"{self.stream.label} {message}" if self.stream.label else message
 
 
@@ -59,6 +61,13 @@ class LogLine:
 # and the two-character ones; then every other C0/C1 control character but tab and newline.
 _ESCAPE_SEQUENCE = re.compile(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[ -/]*[0-~])")
 _CONTROL_CHARACTER = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def masked(text: str) -> str:
+    """`text` with every value registered with this process's Airflow secrets masker replaced by ***."""
+    from airflow.sdk.log import redact  # type: ignore[attr-defined]  # re-exported from its private home
+
+    return str(redact(text))
 
 
 def sanitise(message: str) -> str:

@@ -122,6 +122,15 @@ class FaultProxy:
             self._server.shutdown()
             self._server.server_close()
 
+    def report(self, path: str, label: str) -> None:
+        """Append the faults dealt so far to `path` as one JSON line: {"label", "injected": [...]}."""
+        injected = [
+            {"operation": operation, "fault": fault.value, "count": count}
+            for (operation, fault), count in sorted(self.injected.items())
+        ]
+        with open(path, "a") as out:
+            out.write(json.dumps({"label": label, "injected": injected}) + "\n")
+
     def _take(self, operation: str) -> Fault | None:
         with self._lock:
             self.seen[operation] += 1

@@ -249,14 +249,15 @@ class BatchSubmitJobOperator(BaseOperator):
         from airflow_batch_plus.hooks.batch import mask_override_environment
 
         super().render_template_fields(context, jinja_env)
-        mask_override_environment(
-            {
-                "containerOverrides": self.container_overrides,
-                "nodeOverrides": self.node_overrides,
-                "ecsPropertiesOverride": self.ecs_properties_override,
-                "eksPropertiesOverride": self.eks_properties_override,
-            }
-        )
+        mask_override_environment(self._overrides())
+
+    def _overrides(self) -> dict[str, Any]:
+        return {
+            "containerOverrides": self.container_overrides,
+            "nodeOverrides": self.node_overrides,
+            "ecsPropertiesOverride": self.ecs_properties_override,
+            "eksPropertiesOverride": self.eks_properties_override,
+        }
 
     def execute(self, context: Context) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
@@ -460,6 +461,7 @@ class BatchSubmitJobOperator(BaseOperator):
     # Waiting
 
     def _trigger(self, context: Context) -> BatchJobTrigger:
+        from airflow_batch_plus.hooks.batch import override_environment_names
         from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
         assert self.job_id is not None
@@ -473,6 +475,7 @@ class BatchSubmitJobOperator(BaseOperator):
             stop_policy=self.stop_policy,
             stop_reason=self._reason_prefix(context),
             max_runnable_seconds=self.max_runnable_seconds,
+            masked_environment=override_environment_names(self._overrides()),
         )
 
     def _deadline(self, context: Context) -> float | None:

@@ -58,6 +58,9 @@ class BatchJobTrigger(BaseTrigger):
     :param stop_reason: who asks, put at the start of every stop reason (DAG, task, run, try).
     :param max_runnable_seconds: stop a job still RUNNABLE this long after the trigger first saw it so.
     :param deadline_reason: what the deadline stands for, in the stop reason and the timeout event.
+    :param masked_environment: names of the job's environment variables whose values are masked in every
+        line logged (the operator's override variables). Names only: a triggerer is another process, so
+        it learns the values from the job's own description, and no secret is stored with the trigger.
     """
 
     def __init__(
@@ -75,6 +78,7 @@ class BatchJobTrigger(BaseTrigger):
         max_runnable_seconds: float | None = None,
         runnable_since: float | None = None,
         deadline_reason: str = "the task's execution_timeout passed",
+        masked_environment: list[str] | None = None,
     ):
         super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
@@ -91,6 +95,8 @@ class BatchJobTrigger(BaseTrigger):
         self.max_runnable_seconds = max_runnable_seconds
         self.runnable_since = runnable_since
         self.deadline_reason = deadline_reason
+        self.masked_environment = sorted(set(masked_environment or ()))
+        self._masked_values: set[str] = set()
         self._stopped = False
         self._log_read_failures = 0
         self._unsaved_lines = 0
@@ -112,6 +118,7 @@ class BatchJobTrigger(BaseTrigger):
                 "max_runnable_seconds": self.max_runnable_seconds,
                 "runnable_since": self.runnable_since,
                 "deadline_reason": self.deadline_reason,
+                "masked_environment": self.masked_environment,
             },
         )
 
@@ -136,6 +143,7 @@ class BatchJobTrigger(BaseTrigger):
                     yield await self._stop_and_report(EventStatus.TIMEOUT, snapshot, cursor, self.deadline_reason)
                     return
                 if self.stream_logs:
+                    self._mask_environment(follower.jobs())
                     await self._log_new_lines(follower.log_streams(), cursor)
                     await self._save_cursor(cursor)
                 if snapshot.is_done:
@@ -193,6 +201,14 @@ class BatchJobTrigger(BaseTrigger):
         try:
             lines: list[LogLine] = await self.poller.read_logs(streams, cursor)
         except Exception as error:
+            if _is_refusal(error):  # no permission, no such group... : reading again cannot help
+                self.log.error(
+                    "CloudWatch Logs refused to read the job's log streams (%s); waiting for the job without "
+                    "showing its lines. The role needs logs:FilterLogEvents on its log group (docs/iam.md)",
+                    error,
+                )
+                self.stream_logs = False
+                return None
             self._log_read_failures += 1
             self.log.warning(
                 "Could not read the job's CloudWatch logs (%s); reading again later, from where logging stopped",
@@ -206,6 +222,18 @@ class BatchJobTrigger(BaseTrigger):
                 cursor.mark(line)
                 self._unsaved_lines += 1
         return len(lines)
+
+    def _mask_environment(self, jobs: list[JobSnapshot]) -> None:
+        """Register the values of `masked_environment` with this process's secrets masker (once each), so a
+        job that prints its own secret shows *** in the task log, in the triggerer as in a worker."""
+        from airflow.sdk.log import mask_secret
+
+        for job in jobs:
+            for name in self.masked_environment:
+                value = job.environment.get(name)
+                if value and value not in self._masked_values:
+                    mask_secret(value, name)
+                    self._masked_values.add(value)
 
     def _checkpoint(self) -> CursorCheckpoint | None:
         """Where the cursor is saved: only for a task's trigger in a triggerer (which sets task_instance)."""
@@ -242,12 +270,13 @@ class BatchJobTrigger(BaseTrigger):
         stopped = (snapshot.stopped_at or time.time() * 1000) / 1000
         started = time.time()
         empty_reads = 0
-        while time.time() - started < MAX_DRAIN_SECONDS:
+        while self.stream_logs and time.time() - started < MAX_DRAIN_SECONDS:
             settled = time.time() >= stopped + INGESTION_LAG_SECONDS
             if empty_reads >= 2 and settled and follower.children_done():
                 return
             await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
             follower.take_child_updates()
+            self._mask_environment(follower.jobs())
             read = await self._log_new_lines(follower.log_streams(), cursor)
             await self._save_cursor(cursor)
             empty_reads = empty_reads + 1 if read == 0 else 0  # a failed read proves nothing: read again
@@ -296,6 +325,17 @@ class BatchJobTrigger(BaseTrigger):
         )
 
 
+def _is_refusal(error: BaseException) -> bool:
+    """An AWS answer that will not change by asking again: a client error that is not throttling."""
+    from botocore.exceptions import ClientError
+
+    if not isinstance(error, ClientError):
+        return False
+    code = error.response.get("Error", {}).get("Code", "")
+    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
+    return status < 500 and status != 429 and "Throttl" not in code and code != "LimitExceededException"
+
+
 class _JobFollower:
     """A job's watch plus, when its logs are wanted, the watches of an array's children or a job's nodes."""
 
@@ -327,6 +367,10 @@ class _JobFollower:
 
     def children_done(self) -> bool:
         return all(child_id in self.latest and self.latest[child_id].is_done for child_id in self.children)
+
+    def jobs(self) -> list[JobSnapshot]:
+        """The job and the children or nodes seen so far."""
+        return [job for job in (self.snapshot, *self.latest.values()) if job is not None]
 
     def log_streams(self) -> list[LogStream]:
         """Every stream once. A job with children logs through them only: a multi-node parent reports its

@@ -65,5 +65,13 @@ def test_the_throughput_benchmark_runs_mapped_tasks_through_a_real_airflow(tmp_p
     assert result["run_state"] == "success"
     assert result["final_states"] == {"success": 3}
     assert result["batch_calls"]["submitjob"] == 3
+    assert result["accounting"] == {
+        "jobs": 3,
+        "tasks": 3,
+        "tasks_with_one_job": 3,
+        "tasks_without_a_job": 0,
+        "tasks_with_several_jobs": 0,
+        "task_state_differs_from_job": 0,
+    }
     assert (result["lines_written"], result["lines_logged"], result["lines_duplicated"]) == (12, 12, 0)
     assert result["timeline"] and result["triggerer_cpu_s"] > 0

@@ -131,3 +131,18 @@ def test_a_worker_killed_mid_wait_is_retried_and_the_retry_follows_the_same_job(
     check_outcome(airflow, dag_id, run_id, attempt=2)
     listed = airflow.api(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")["task_instances"]
     assert {int(ti["try_number"]) for ti in listed} == {2}
+
+
+def test_a_job_printing_its_secret_shows_stars_in_the_triggerers_task_log_and_failure(airflow: Airflow) -> None:
+    """The triggerer is another process than the worker that masked the value at render time."""
+    dag_id, secret = "batch_secret_in_triggerer", "tok-e2e-5ecret-never-print"  # as in dags/restart_dags.py
+    run_id = start(airflow, dag_id)
+    assert wait_for_run(airflow, dag_id, run_id) == "failed"  # the job exits 3: its last lines are in the error
+    logs = airflow.supervisor.settings.state_dir / "airflow" / "logs"
+    text = "".join(
+        path.read_text(errors="replace")
+        for path in logs.rglob("*")
+        if path.is_file() and f"run_id={run_id}" in str(path)
+    )
+    assert "my token is ***" in text and "still ***" in text
+    assert secret not in text

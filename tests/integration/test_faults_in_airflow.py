@@ -4,6 +4,7 @@ fault proxy: the run still succeeds, exactly one job is submitted, and every lin
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -26,7 +27,9 @@ FAULT_PLAN = {
 
 
 @pytest.fixture
-def fault_proxy(batch_server: LocalBatchServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def fault_proxy(
+    batch_server: LocalBatchServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[FaultProxy]:
     with FaultProxy(batch_server.endpoint_url, timeout_seconds=2) as proxy:
         extra = {"region_name": "us-east-1", "endpoint_url": proxy.endpoint_url, "config_kwargs": {"read_timeout": 1}}
         monkeypatch.setenv("AIRFLOW_CONN_AWS_THROUGH_FAULTS", json.dumps({"conn_type": "aws", "extra": extra}))
@@ -34,6 +37,8 @@ def fault_proxy(batch_server: LocalBatchServer, monkeypatch: pytest.MonkeyPatch)
             for fault in faults:
                 proxy.add(operation, fault)
         yield proxy
+        if report := os.environ.get("FAULT_MATRIX_REPORT"):  # docs/reliability.md counts from these
+            proxy.report(report, request.node.nodeid)
 
 
 @pytest.mark.parametrize("dag_id", ["batch_deferred_faults", "batch_in_worker_faults"])

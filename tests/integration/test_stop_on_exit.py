@@ -89,7 +89,38 @@ def test_sigterm_to_the_worker_stops_the_job(batch: Any) -> None:
 
 
 def test_a_trigger_error_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """CloudWatch Logs refuses every read (a fault at the AWS boundary): the trigger gives up and stops the job."""
+    """Batch refuses every DescribeJobs (a fault at the AWS boundary): past the poller's failure grace the
+    trigger gives up, the task fails and the job is stopped."""
+    from botocore.client import BaseClient
+    from botocore.exceptions import ClientError
+
+    from airflow_batch_plus.triggers import poller
+
+    make_api_call = BaseClient._make_api_call
+    refusing = {"on": False}
+
+    def refuse_describes(self: Any, operation_name: str, api_params: Any) -> Any:
+        if operation_name == "DescribeJobs" and refusing["on"]:
+            raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "no"}}, operation_name)
+        if operation_name == "SubmitJob":
+            refusing["on"] = True  # the operator's own calls went through; the trigger's do not
+        return make_api_call(self, operation_name, api_params)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", refuse_describes)
+    monkeypatch.setattr(poller, "DEFAULT_FAILURE_GRACE_SECONDS", 1.0)
+    run = run_dag("batch_deferred", script=LONG_JOB)
+    monkeypatch.undo()
+    assert run.state == "failed"
+    job = wait_for_status(batch, the_job(batch, "batch_deferred")["jobId"], DONE, timeout=10)
+    assert job["status"] == "FAILED"
+    assert "waiting failed: DescribeJobs has failed" in job["statusReason"]
+    assert "AccessDenied" in job["statusReason"]
+
+
+def test_cloudwatch_refusing_every_read_does_not_stop_a_healthy_job(
+    batch: Any, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No permission to read logs is no reason to kill a paid job: the task waits on, says why it shows no lines."""
     from botocore.client import BaseClient
     from botocore.exceptions import ClientError
 
@@ -101,12 +132,12 @@ def test_a_trigger_error_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPat
         return make_api_call(self, operation_name, api_params)
 
     monkeypatch.setattr(BaseClient, "_make_api_call", refuse_log_reads)
-    run = run_dag("batch_deferred", script=LONG_JOB)
-    assert run.state == "failed"
-    job = wait_for_status(batch, the_job(batch, "batch_deferred")["jobId"], DONE, timeout=10)
-    assert job["status"] == "FAILED"
-    assert "waiting failed" in job["statusReason"]
-    assert "AccessDenied" in job["statusReason"]
+    run = run_dag("batch_deferred", script="echo unseen; sleep 1")
+    output = capfd.readouterr().out
+    assert run.state == "success"
+    assert the_job(batch, "batch_deferred")["status"] == "SUCCEEDED"
+    assert output.count("CloudWatch Logs refused to read the job's log streams") == 1
+    assert "logs:FilterLogEvents" in output
 
 
 def test_our_own_bug_after_submission_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:

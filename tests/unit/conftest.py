@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -27,11 +28,15 @@ def proxied_batch(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBatchServer]
 
 
 @pytest.fixture
-def fault_proxy(proxied_batch: LocalBatchServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[FaultProxy]:
+def fault_proxy(
+    proxied_batch: LocalBatchServer, monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest
+) -> Iterator[FaultProxy]:
     """The proxy in front of the local Batch; hooks and clients made after it reach AWS through it."""
     with FaultProxy(proxied_batch.endpoint_url, timeout_seconds=2) as proxy:
         monkeypatch.setenv("AWS_ENDPOINT_URL", proxy.endpoint_url)
         yield proxy
+        if report := os.environ.get("FAULT_MATRIX_REPORT"):  # docs/reliability.md counts from these
+            proxy.report(report, request.node.nodeid)
 
 
 @pytest.fixture

@@ -763,3 +763,17 @@ def test_a_minimal_list_jobs_item_of_an_array_child_becomes_a_summary() -> None:
     summary = JobSummary.from_list_item(item)
     assert summary == JobSummary(job_id="j-2:7", job_name="nightly", status=JobStatus.RUNNABLE, array_index=7)
     assert (summary.exit_code, summary.array_size, summary.job_arn) == (None, None, "")
+
+
+def test_a_snapshot_keeps_the_jobs_environment_for_masking_but_never_serialises_it() -> None:
+    item = {
+        "jobId": "j-1",
+        "jobName": "n",
+        "status": "RUNNING",
+        "container": {"environment": [{"name": "TOKEN", "value": "s3cr3t-value"}]},
+        "ecsProperties": {"taskProperties": [{"containers": [{"environment": [{"name": "ECS", "value": "e-value"}]}]}]},
+    }
+    snapshot = JobSnapshot.from_describe(item)
+    assert snapshot.environment == {"TOKEN": "s3cr3t-value", "ECS": "e-value"}
+    assert "s3cr3t-value" not in repr(snapshot) and "s3cr3t-value" not in str(snapshot.to_dict())
+    assert JobSnapshot.from_dict(snapshot.to_dict()).environment == {}

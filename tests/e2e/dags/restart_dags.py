@@ -43,3 +43,27 @@ triggerer_stopped = restart_dag("batch_restart_triggerer_sigterm", deferrable=Tr
 triggerer_killed = restart_dag("batch_restart_triggerer_sigkill", deferrable=True)
 scheduler_stopped = restart_dag("batch_restart_scheduler", deferrable=True)
 worker_killed = restart_dag("batch_restart_worker_sigkill", deferrable=False, retries=1)
+
+# Not a restart: a job that prints its own secret, followed by the real triggerer (another process than
+# the worker that rendered and masked the value). tests/e2e/test_restarts.py shares this Airflow.
+SECRET = "tok-e2e-5ecret-never-print"
+with DAG(
+    "batch_secret_in_triggerer",
+    schedule=None,
+    start_date=datetime(2026, 1, 1),
+    catchup=False,
+    is_paused_upon_creation=False,
+    tags=["e2e"],
+) as secret_dag:
+    BatchSubmitJobOperator(
+        task_id="job",
+        job_queue="local-queue",
+        job_definition="local-job",
+        region_name="us-east-1",
+        poll_interval=1,
+        deferrable=True,
+        container_overrides={
+            "command": ["sh", "-c", 'echo "my token is $SECRET_TOKEN"; sleep 2; echo "still $SECRET_TOKEN"; exit 3'],
+            "environment": [{"name": "SECRET_TOKEN", "value": SECRET}],
+        },
+    )
