@@ -85,7 +85,8 @@ def main() -> int:
             return code
         entries = [json.loads(line) for line in report.read_text().splitlines()]
     text = DOC.read_text()
-    section = f"{BEGIN}\n{table(entries, re.sub(r' in [0-9.]+s.*', '', summary))}\n{END}"
+    passed = re.search(r"\d+ passed", summary)
+    section = f"{BEGIN}\n{table(entries, passed.group(0) if passed else summary)}\n{END}"
     DOC.write_text(re.sub(re.escape(BEGIN) + ".*?" + re.escape(END), lambda _: section, text, flags=re.S))
     print(section)
     return 0
