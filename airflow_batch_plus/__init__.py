@@ -68,7 +68,18 @@ def get_provider_info() -> dict[str, Any]:
                         "type": "boolean",
                         "example": "False",
                         "default": "True",
-                    }
+                    },
+                    "log_cursor_saves_per_second": {
+                        "description": (
+                            "How many log cursors a triggerer saves a second, at most (each an XCom write), so a "
+                            "restarted triggerer resumes each job's lines after the last one logged. Raise it for "
+                            "exact resumes with many printing jobs; lower it to spare the API server."
+                        ),
+                        "version_added": "0.1.0",
+                        "type": "float",
+                        "example": "10",
+                        "default": "2",
+                    },
                 },
             }
         },

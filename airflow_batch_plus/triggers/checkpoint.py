@@ -4,9 +4,10 @@ A triggerer rebuilds a trigger from the arguments it was deferred with. A cursor
 trigger would start again where the task deferred, and every line logged since would be logged twice.
 So the trigger saves its cursor after each read that logged lines, and a rebuilt trigger starts from
 the saved one: a restart repeats only lines logged after the last save (none, unless the triggerer
-died between logging a read's lines and saving the cursor). Saves are capped per process
-(`SAVES_PER_SECOND`), so thousands of printing jobs cost the API server a bounded number of writes;
-a skipped save is made at a later read.
+died between logging a read's lines and saving the cursor, or more jobs print than the save budget
+covers). Saves are capped per process (`[batch_plus] log_cursor_saves_per_second`, 2 by default), so
+thousands of printing jobs cost the API server a bounded number of writes; a skipped save is made at
+a later read.
 
 XComs of a task instance survive its deferral and are cleared when a new try starts, so a saved cursor
 never outlives the try that saved it; the cursor also names its job, and is ignored for any other.
@@ -23,7 +24,20 @@ from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 log = logging.getLogger(__name__)
 
 CURSOR_XCOM_KEY = "batch_log_cursor"
-SAVES_PER_SECOND = 20.0
+# Each save is an XCom write through the triggerer's supervisor and the API server: about 12 ms of the
+# triggerer's CPU. At 20 a second, 1,000 printing jobs took 7 times the triggerer CPU of no saves (446 s
+# against 65 s) and slowed the whole Airflow (docs/benchmarks.md). At 2 a second a cursor is saved after
+# every read while fewer than about 10 jobs print; with more, each is saved every N / 2 seconds.
+# `[batch_plus] log_cursor_saves_per_second` changes it.
+SAVES_PER_SECOND = 2.0
+
+
+def saves_per_second() -> float:
+    from airflow.sdk import conf
+
+    from airflow_batch_plus import CONFIG_SECTION
+
+    return max(0.1, conf.getfloat(CONFIG_SECTION, "log_cursor_saves_per_second", fallback=SAVES_PER_SECOND))
 
 
 @dataclass(frozen=True)
@@ -51,7 +65,7 @@ class CursorCheckpoint:
     def __init__(self, task: TaskKey, job_id: str, budget: RequestBudget | None = None):
         self.task = task
         self.job_id = job_id
-        self.budget = budget if budget is not None else shared_budget("cursor-saves", rate=SAVES_PER_SECOND)
+        self.budget = budget if budget is not None else shared_budget("cursor-saves", rate=saves_per_second())
 
     def load(self) -> dict[str, Any] | None:
         """The cursor saved for this job, or None (nothing saved, or saved for another job)."""
