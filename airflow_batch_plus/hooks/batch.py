@@ -55,7 +55,14 @@ SINGLE_ATTEMPT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts"
 SUBMISSION_TAG = "airflow-batch-plus:submission"
 # Error codes that mean the request was refused before Batch acted on it: safe to send again.
 THROTTLING_CODES = frozenset(
-    {"TooManyRequestsException", "ThrottlingException", "Throttling", "RequestLimitExceeded", "SlowDown"}
+    {
+        "TooManyRequestsException",
+        "ThrottlingException",
+        "Throttling",
+        "RequestLimitExceeded",
+        "SlowDown",
+        "LimitExceededException",
+    }
 )
 
 
@@ -101,9 +108,9 @@ class StopResult:
     error: str | None = None
 
 
-def submit_outcome(error: BaseException) -> str | None:
-    """What a failed SubmitJob says about Batch: "refused" (it did nothing, send again), "uncertain" (it
-    may have started the job: look before sending again), or None (sending again cannot help)."""
+def retry_outcome(error: BaseException) -> str | None:
+    """What a failed AWS call says about AWS: "refused" (it did nothing, send again), "uncertain" (it may
+    have acted: for SubmitJob, look before sending again), or None (sending again cannot help)."""
     if isinstance(error, ClientError):
         code = error.response.get("Error", {}).get("Code", "")
         status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 0)
@@ -217,7 +224,7 @@ class BatchHook(AdaptiveRetriesHook):
         retrying = Retrying(
             stop=stop_after_attempt(policy.attempts),
             wait=wait_random_exponential(multiplier=policy.base_seconds, max=policy.cap_seconds),
-            retry=retry_if_exception(lambda error: submit_outcome(error) is not None),
+            retry=retry_if_exception(lambda error: retry_outcome(error) is not None),
             before_sleep=lambda state: log.warning(
                 "SubmitJob of %s failed (%s); trying again in %.1f s",
                 request.get("jobName"),
@@ -235,11 +242,11 @@ class BatchHook(AdaptiveRetriesHook):
                     try:
                         response = self.submit_client.submit_job(**tagged)
                     except Exception as error:
-                        if submit_outcome(error) == "uncertain":
+                        if retry_outcome(error) == "uncertain":
                             uncertain.append(error)
                         raise
         except Exception as error:
-            if submit_outcome(error) is None:
+            if retry_outcome(error) is None:
                 raise  # refused for a reason sending again cannot cure (bad request, no permission)
             found = self.find_submission(tagged, token) if uncertain else None
             if found is not None:
@@ -260,11 +267,12 @@ class BatchHook(AdaptiveRetriesHook):
         If lost answers started two (a resend raced a slow first attempt), the newer ones are cancelled
         or terminated and the oldest is the one returned: one submission, one job.
         """
-        names = self.list_jobs(job_queue=request["jobQueue"], job_name=request["jobName"])
-        candidates = [summary.job_id for summary in names if summary.job_name == request["jobName"]]
-        described = self.describe_jobs(candidates).jobs.values() if candidates else ()
         mine = sorted(
-            (job for job in described if job.tags.get(SUBMISSION_TAG) == token),
+            (
+                job
+                for job in self.jobs_named(request["jobQueue"], request["jobName"])
+                if job.tags.get(SUBMISSION_TAG) == token
+            ),
             key=lambda job: (job.created_at or 0, job.job_id),
         )
         if not mine:
@@ -335,6 +343,12 @@ class BatchHook(AdaptiveRetriesHook):
         for page in paginator.paginate(**request, PaginationConfig={"PageSize": page_size}):
             for item in page["jobSummaryList"]:
                 yield JobSummary.from_list_item(item)
+
+    def jobs_named(self, job_queue: str, job_name: str) -> list[JobSnapshot]:
+        """Every job of `job_queue` named exactly `job_name`, any status, described (tags included)."""
+        summaries = self.list_jobs(job_queue=job_queue, job_name=job_name)
+        candidates = [summary.job_id for summary in summaries if summary.job_name == job_name]
+        return list(self.describe_jobs(candidates).jobs.values()) if candidates else []
 
     def list_live_jobs(self, job_queue: str, **one_filter: Any) -> Iterator[JobSummary]:
         """Every job of `job_queue` that has not ended, optionally narrowed by one ListJobs filter.

@@ -417,13 +417,9 @@ class BatchSubmitJobOperator(BaseOperator):
     ) -> tuple[Submission | None, JobSnapshot | None]:
         """No record survived: look for this task's job by its deterministic name and tags."""
         ti = context["ti"]
-        summaries = self.hook.list_jobs(job_queue=request["jobQueue"], job_name=request["jobName"])
-        candidates = [summary.job_id for summary in summaries if summary.job_name == request["jobName"]]
-        if not candidates:
-            return None, None
         mine = [
             snapshot
-            for snapshot in self.hook.describe_jobs(candidates[:100]).jobs.values()
+            for snapshot in self.hook.jobs_named(request["jobQueue"], request["jobName"])
             if snapshot.tags.get(DAG_ID_TAG) == ti.dag_id
             and snapshot.tags.get(TASK_ID_TAG) == ti.task_id
             and snapshot.tags.get(MAP_INDEX_TAG) == str(ti.map_index)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Mapping
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
@@ -235,15 +236,17 @@ class BatchJobTrigger(BaseTrigger):
                     mask_secret(value, name)
                     self._masked_values.add(value)
 
+    @cached_property
     def _checkpoint(self) -> CursorCheckpoint | None:
-        """Where the cursor is saved: only for a task's trigger in a triggerer (which sets task_instance)."""
+        """Where the cursor is saved: only for a task's trigger in a triggerer (which sets task_instance
+        before running it)."""
         from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint, TaskKey
 
         task = TaskKey.of(self.task_instance) if self.task_instance is not None else None
         return CursorCheckpoint(task, self.job_id) if task is not None else None
 
     async def _saved_cursor(self) -> dict[str, Any] | None:
-        checkpoint = self._checkpoint()
+        checkpoint = self._checkpoint
         if checkpoint is None:
             return None
         try:
@@ -253,17 +256,16 @@ class BatchJobTrigger(BaseTrigger):
             return None
 
     async def _save_cursor(self, cursor: LogCursor) -> None:
-        checkpoint = self._checkpoint() if self._unsaved_lines else None
-        if checkpoint is None:
+        checkpoint = self._checkpoint if self._unsaved_lines else None
+        if checkpoint is None or not checkpoint.due():  # over the process's save budget: a later read saves
             return
         try:
-            saved = await asyncio.to_thread(checkpoint.save, cursor.to_dict())
+            await asyncio.to_thread(checkpoint.save, cursor.to_dict())
         except Exception as error:
             self.log.warning("Could not save the log cursor (%s); trying again after the next lines", error)
             return
-        if saved:
-            self._unsaved_lines = 0
-            self._cursor_saved = True
+        self._unsaved_lines = 0
+        self._cursor_saved = True
 
     async def _drain_logs(self, follower: _JobFollower, snapshot: JobSnapshot, cursor: LogCursor) -> None:
         """Read the job's last lines: CloudWatch ingests them seconds after they were written."""
@@ -326,14 +328,12 @@ class BatchJobTrigger(BaseTrigger):
 
 
 def _is_refusal(error: BaseException) -> bool:
-    """An AWS answer that will not change by asking again: a client error that is not throttling."""
+    """An AWS answer that will not change by asking again (no permission, no such group, a bad request)."""
     from botocore.exceptions import ClientError
 
-    if not isinstance(error, ClientError):
-        return False
-    code = error.response.get("Error", {}).get("Code", "")
-    status = int(error.response.get("ResponseMetadata", {}).get("HTTPStatusCode") or 400)
-    return status < 500 and status != 429 and "Throttl" not in code and code != "LimitExceededException"
+    from airflow_batch_plus.hooks.batch import retry_outcome
+
+    return isinstance(error, ClientError) and retry_outcome(error) is None
 
 
 class _JobFollower:

@@ -76,14 +76,15 @@ class CursorCheckpoint:
             return dict(saved["cursor"])
         return None
 
-    def save(self, cursor: dict[str, Any]) -> bool:
-        """Save `cursor` if the process's save budget allows it now; whether it was saved."""
-        if not self.budget.try_acquire():
-            return False
+    def due(self) -> bool:
+        """Whether the process's save budget allows a save now (taking it if so). Never waits, no I/O."""
+        return self.budget.try_acquire()
+
+    def save(self, cursor: dict[str, Any]) -> None:
+        """Save `cursor` (ask `due()` first: the budget is the caller's to respect)."""
         from airflow.sdk.execution_time.xcom import XCom
 
         XCom.set(CURSOR_XCOM_KEY, {"job_id": self.job_id, "cursor": cursor}, **self._where())
-        return True
 
     def clear(self) -> None:
         from airflow.sdk.execution_time.xcom import XCom
