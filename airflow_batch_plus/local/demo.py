@@ -48,18 +48,24 @@ def run_demo(port: int = 0, say: Callable[[str], None] = print) -> dict[str, dic
         env = server.local_batch.bootstrap(max_vcpus=2)
         batch, logs = server.local_batch.client("batch"), server.local_batch.client("logs")
         say(f"Local AWS Batch at {server.endpoint_url} (queue {env.queue_name!r}, capacity 2 vCPUs)")
-        say("Submitting three jobs; the third must wait in RUNNABLE because the first two fill the queue.\n")
+        say(
+            "Submitting three jobs; the third asks for both vCPUs, so it waits in RUNNABLE while 'worker' runs"
+            " (and 'worker' runs until the demo has cancelled the third).\n"
+        )
 
-        def submit(label: str, script: str) -> Tracked:
+        def submit(label: str, script: str, vcpus: int = 1) -> Tracked:
             job_id = batch.submit_job(
                 jobName=f"demo-{label}",
                 jobQueue=env.queue_name,
                 jobDefinition=env.job_definition_name,
-                containerOverrides={"command": ["sh", "-c", script]},
+                containerOverrides={
+                    "command": ["sh", "-c", script],
+                    "resourceRequirements": [{"type": "VCPU", "value": str(vcpus)}],
+                },
             )["jobId"]
             return Tracked(label, job_id)
 
-        jobs = [submit("hello", HELLO), submit("worker", WORKER), submit("queued", QUEUED)]
+        jobs = [submit("hello", HELLO), submit("worker", WORKER), submit("queued", QUEUED, vcpus=2)]
         by_label = {job.label: job for job in jobs}
         final: dict[str, dict[str, Any]] = {}
         deadline = time.monotonic() + 60
@@ -109,12 +115,14 @@ def _follow_logs(logs: Any, job: Tracked, detail: dict[str, Any], say: Callable[
 
 
 def _act(batch: Any, jobs: dict[str, Tracked], say: Callable[[str], None]) -> None:
+    """Cancel 'queued' once it has waited a second, then terminate 'worker': while 'worker' holds one of the
+    two vCPUs, 'queued' (asking for two) cannot start, however slow this loop is."""
     queued, worker = jobs["queued"], jobs["worker"]
     if not queued.acted and queued.runnable_since and time.monotonic() - queued.runnable_since > 1.0:
         queued.acted = True
         say("--> CancelJob on 'queued' (it has not started, so it is cancelled)")
         batch.cancel_job(jobId=queued.job_id, reason="Cancelled by the demo while RUNNABLE")
-    if not worker.acted and worker.status == "RUNNING" and len(worker.lines) >= 4:
+    if not worker.acted and queued.acted and worker.status == "RUNNING" and len(worker.lines) >= 4:
         worker.acted = True
         say("--> TerminateJob on 'worker' (it is running: SIGTERM now, SIGKILL after the grace period)")
         batch.terminate_job(jobId=worker.job_id, reason="Terminated by the demo while RUNNING")
