@@ -199,19 +199,28 @@ class Supervisor:
         self.components[name] = _Component(name, process, log_path, log_file)
         self.say(f"Started airflow {name} (pid {process.pid}, log {log_path})")
 
-    def restart(self, name: str, signum: int = signal.SIGTERM) -> None:
+    def restart(self, name: str, signum: int = signal.SIGTERM) -> float | None:
         """Stop one component and start it again, as a deployment or a crash does: SIGTERM is a graceful
-        stop, SIGKILL a crash (its whole process group, children included, with no chance to clean up)."""
+        stop, SIGKILL a crash (its whole process group, children included, with no chance to clean up).
+
+        Returns how long the component took to exit, or None if it had to be SIGKILLed after the grace.
+        """
         component = self.components[name]
+        signalled = time.monotonic()
         _signal_group(component.process, signum)
+        took: float | None
         try:
             component.process.wait(timeout=STOP_GRACE_SECONDS)
+            took = time.monotonic() - signalled
         except subprocess.TimeoutExpired:
             _signal_group(component.process, signal.SIGKILL)
             component.process.wait()
+            took = None
         component.log_file.close()
-        self.say(f"airflow {name} stopped by signal {signal.Signals(signum).name}; starting it again")
+        how = f"in {took:.1f} s" if took is not None else f"SIGKILLed after {STOP_GRACE_SECONDS:g} s"
+        self.say(f"airflow {name} stopped by signal {signal.Signals(signum).name} ({how}); starting it again")
         self._start_component(name, append_log=True)
+        return took
 
     def check_alive(self) -> None:
         """Raise DemoError, with the end of its log, if an Airflow component has exited."""

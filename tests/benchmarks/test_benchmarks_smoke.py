@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 BENCHMARKS = Path(__file__).parents[2] / "benchmarks"
 
 
@@ -24,6 +26,8 @@ def run_script(name: str, *args: str, timeout: float) -> str:
     return result.stdout
 
 
+# The scripts bound themselves (subprocess timeouts); pytest-timeout, 120 s by default, only catches a hang.
+@pytest.mark.timeout(400)
 def test_the_trigger_benchmark_and_its_report(tmp_path: Path) -> None:
     results = tmp_path / "results"
     run_script(
@@ -53,6 +57,7 @@ def test_the_trigger_benchmark_and_its_report(tmp_path: Path) -> None:
         assert f"](images/{image})" in text
 
 
+@pytest.mark.timeout(420)  # starts a whole Airflow: about 100 s on 2 cores beside another test worker
 def test_the_throughput_benchmark_runs_mapped_tasks_through_a_real_airflow(tmp_path: Path) -> None:
     out = tmp_path / "throughput.json"
     run_script(

@@ -10,9 +10,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 SCRIPT = Path(__file__).parents[2] / "benchmarks" / "import_cost.py"
 
 
+@pytest.mark.timeout(320)  # the script's own bound is 300 s; pytest-timeout only catches a hang
 def test_the_import_cost_benchmark_reports_both_providers() -> None:
     modules = ["airflow_batch_plus.operators.batch", "airflow.providers.amazon.aws.operators.batch"]
     result = subprocess.run(

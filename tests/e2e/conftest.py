@@ -27,6 +27,19 @@ from airflow_batch_plus.local.supervisor import LOGIN, DemoSettings, Supervisor
 CHROMIUM = "/usr/bin/chromium"
 
 
+# pytest-timeout counts fixture setup and teardown: the first test of a module also pays for starting its
+# whole Airflow (up to DemoSettings.startup_timeout, 180 s; about 50 s on 2 cores beside another test worker)
+# and the last one for stopping it. Each test bounds its own waits; this only catches a hang.
+E2E_TEST_TIMEOUT = 480
+HERE = Path(__file__).parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if HERE in item.path.parents and item.get_closest_marker("timeout") is None:
+            item.add_marker(pytest.mark.timeout(E2E_TEST_TIMEOUT))
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -74,12 +87,13 @@ class Airflow:
         return jobs[0]  # type: ignore[no-any-return]
 
     def jobs_named(self, prefix: str) -> list[dict[str, Any]]:
-        """Every job in local-queue whose name starts with `prefix`, whatever its status."""
-        found = []
-        for status in ("SUBMITTED", "PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED", "FAILED"):
-            summaries = self.batch.list_jobs(jobQueue="local-queue", jobStatus=status)["jobSummaryList"]
-            found += [job for job in summaries if job["jobName"].startswith(prefix)]
-        return found
+        """Every job in local-queue whose name starts with `prefix`, whatever its status, once each (a
+        ListJobs name filter covers every status in one listing; one listing per status would show a job
+        moving on between two of them twice)."""
+        pages = self.batch.get_paginator("list_jobs").paginate(
+            jobQueue="local-queue", filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}]
+        )
+        return [job for page in pages for job in page["jobSummaryList"]]
 
 
 @pytest.fixture(scope="module")

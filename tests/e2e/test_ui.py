@@ -17,16 +17,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import pytest
 from playwright.sync_api import Locator, Page, expect
 
 from airflow_batch_plus.local.supervisor import LOGIN
 
 if TYPE_CHECKING:
     from conftest import Airflow
-
-# The module's Airflow starts within the first test (30-60 s on 2 cores).
-pytestmark = pytest.mark.timeout(300)
 
 TICK = re.compile(r"\btick (\d+)\b")
 STOP_SECONDS = 30
