@@ -250,7 +250,7 @@ class BatchJobTrigger(BaseTrigger):
         if checkpoint is None:
             return None
         try:
-            return await asyncio.to_thread(checkpoint.load)
+            return await checkpoint.load()
         except Exception as error:  # the kwargs' cursor still holds: lines may repeat, none is lost
             self.log.warning("Could not load the saved log cursor (%s); starting from the deferral's", error)
             return None
@@ -260,7 +260,7 @@ class BatchJobTrigger(BaseTrigger):
         if checkpoint is None or not checkpoint.due():  # over the process's save budget: a later read saves
             return
         try:
-            await asyncio.to_thread(checkpoint.save, cursor.to_dict())
+            await checkpoint.save(cursor.to_dict())
         except Exception as error:
             self.log.warning("Could not save the log cursor (%s); trying again after the next lines", error)
             return

@@ -11,10 +11,16 @@ a later read.
 
 XComs of a task instance survive its deferral and are cleared when a new try starts, so a saved cursor
 never outlives the try that saved it; the cursor also names its job, and is ignored for any other.
+
+The trigger loads and saves on the triggerer's event loop with the Task SDK's async XCom calls, never
+from a thread: a thread's XCom call waits for the loop to relay it to the triggerer's supervisor, and one
+still waiting when the triggerer stops holds up the triggerer's exit until it is killed.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -59,19 +65,22 @@ class TaskKey:
 
 
 class CursorCheckpoint:
-    """Load, save and clear the saved log cursor of one task instance's Batch job. Blocking calls: run
-    them in a thread from a trigger (the triggerer's SDK calls wait on its event loop)."""
+    """Load, save and clear the saved log cursor of one task instance's Batch job: `load` and `save` from a
+    trigger (awaited on the triggerer's loop), `clear` from the task (a blocking call)."""
 
     def __init__(self, task: TaskKey, job_id: str, budget: RequestBudget | None = None):
         self.task = task
         self.job_id = job_id
         self.budget = budget if budget is not None else shared_budget("cursor-saves", rate=saves_per_second())
 
-    def load(self) -> dict[str, Any] | None:
+    async def load(self) -> dict[str, Any] | None:
         """The cursor saved for this job, or None (nothing saved, or saved for another job)."""
         from airflow.sdk.execution_time.xcom import XCom
 
-        saved = XCom.get_one(key=CURSOR_XCOM_KEY, **self._where())
+        if hasattr(XCom, "aget_one"):
+            saved = await XCom.aget_one(key=CURSOR_XCOM_KEY, **self._where())
+        else:  # an older Task SDK, without async XCom calls
+            saved = await asyncio.to_thread(functools.partial(XCom.get_one, key=CURSOR_XCOM_KEY, **self._where()))
         if isinstance(saved, dict) and saved.get("job_id") == self.job_id and isinstance(saved.get("cursor"), dict):
             return dict(saved["cursor"])
         return None
@@ -80,11 +89,15 @@ class CursorCheckpoint:
         """Whether the process's save budget allows a save now (taking it if so). Never waits, no I/O."""
         return self.budget.try_acquire()
 
-    def save(self, cursor: dict[str, Any]) -> None:
+    async def save(self, cursor: dict[str, Any]) -> None:
         """Save `cursor` (ask `due()` first: the budget is the caller's to respect)."""
         from airflow.sdk.execution_time.xcom import XCom
 
-        XCom.set(CURSOR_XCOM_KEY, {"job_id": self.job_id, "cursor": cursor}, **self._where())
+        value = {"job_id": self.job_id, "cursor": cursor}
+        if hasattr(XCom, "aset"):
+            await XCom.aset(CURSOR_XCOM_KEY, value, **self._where())
+        else:  # an older Task SDK, without async XCom calls
+            await asyncio.to_thread(functools.partial(XCom.set, CURSOR_XCOM_KEY, value, **self._where()))
 
     def clear(self) -> None:
         from airflow.sdk.execution_time.xcom import XCom
