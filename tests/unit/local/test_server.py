@@ -70,3 +70,39 @@ def test_the_server_counts_requests_by_action(monkeypatch: pytest.MonkeyPatch) -
         counted = server.calls
         counted.subtract(before)
         assert +counted == {"submitjob": 1, "describejobs": 2, "FilterLogEvents": 1}
+
+
+def test_log_reads_over_http_wait_for_a_job_line_being_written() -> None:
+    """moto's CloudWatch Logs is not thread-safe: at 1,000 jobs, a FilterLogEvents walking a group's streams
+    while a job's first line created another failed with a 500 ("dictionary changed size during
+    iteration"). The server now serves Logs requests under the lock job lines are written under: a read
+    waits while a write holds it, then answers with the line."""
+    import threading
+    import time
+
+    from airflow_batch_plus.local.cloudwatch import LogSink, moto_logs_lock
+
+    with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
+        assert server.local_batch is not None
+        server.local_batch.bootstrap()
+        logs = boto3.client(
+            "logs",
+            endpoint_url=server.endpoint_url,
+            region_name="us-east-1",
+            aws_access_key_id="k",
+            aws_secret_access_key="s",
+        )
+        LogSink("123456789012", "us-east-1").write("/aws/batch/job", "stream-0", "a line", int(time.time() * 1000))
+        answers: list[list[str]] = []
+
+        def read() -> None:
+            events = logs.filter_log_events(logGroupName="/aws/batch/job")["events"]
+            answers.append([event["message"] for event in events])
+
+        reader = threading.Thread(target=read)
+        with moto_logs_lock:  # as a job's line being written
+            reader.start()
+            reader.join(timeout=1.0)
+            assert reader.is_alive() and answers == [], "the read did not wait for the write"
+        reader.join(timeout=10)
+        assert answers == [["a line"]]
