@@ -79,6 +79,7 @@ def test_log_reads_over_http_wait_for_a_job_line_being_written() -> None:
     waits while a write holds it, then answers with the line."""
     import threading
     import time
+    import uuid
 
     from airflow_batch_plus.local.cloudwatch import LogSink, moto_logs_lock
 
@@ -92,11 +93,12 @@ def test_log_reads_over_http_wait_for_a_job_line_being_written() -> None:
             aws_access_key_id="k",
             aws_secret_access_key="s",
         )
-        LogSink("123456789012", "us-east-1").write("/aws/batch/job", "stream-0", "a line", int(time.time() * 1000))
+        group = f"/test/{uuid.uuid4()}"  # moto's backends are per process, shared by the tests run in it
+        LogSink("123456789012", "us-east-1").write(group, "stream-0", "a line", int(time.time() * 1000))
         answers: list[list[str]] = []
 
         def read() -> None:
-            events = logs.filter_log_events(logGroupName="/aws/batch/job")["events"]
+            events = logs.filter_log_events(logGroupName=group)["events"]
             answers.append([event["message"] for event in events])
 
         reader = threading.Thread(target=read)
