@@ -13,6 +13,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import sys
+import threading
 import uuid
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -143,11 +145,18 @@ def content_hash(spec: Mapping[str, Any]) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
-class AdaptiveRetriesHook(AwsBaseHook):
-    """An AwsBaseHook whose botocore config is the hook's, else the connection's `config_kwargs`, with
-    adaptive retries added unless that config sets its own.
+class BaseBatchPlusHook(AwsBaseHook):
+    """The AwsBaseHook our hooks share, with three differences:
 
-    (Handing AwsBaseHook a config of our own would make it ignore the connection's `config_kwargs`.)
+    - Its botocore config is the hook's, else the connection's `config_kwargs`, with adaptive retries
+      added unless that config sets its own (handing AwsBaseHook a config of our own would make it
+      ignore the connection's `config_kwargs`).
+    - It makes one boto3 session per region and reuses it for every client. AwsBaseHook makes a session
+      per client, and each new session parses botocore's endpoint and service JSON again: a task making
+      the hook's client and the single-attempt SubmitJob client paid that twice.
+    - The user agent's `Caller/` (the operator's class) is found by walking the frames, where
+      AwsBaseHook calls `inspect.stack()`, which reads the source file of every frame on the stack. In a
+      fresh task process that was over half of the CPU of making a client (docs/benchmarks.md#load).
     """
 
     def __init__(
@@ -160,13 +169,39 @@ class AdaptiveRetriesHook(AwsBaseHook):
     ) -> None:
         given = Config(**config) if isinstance(config, Mapping) else config
         super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=given, **kwargs)
+        self._sessions: dict[tuple[str | None, bool], Any] = {}
+        self._sessions_lock = threading.Lock()
 
     @property
     def config(self) -> Config:
         return with_default_retries(super().config)
 
+    def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
+        with self._sessions_lock:
+            key = (region_name, deferrable)
+            if key not in self._sessions:
+                self._sessions[key] = super().get_session(region_name=region_name, deferrable=deferrable)
+            return self._sessions[key]
 
-class BatchHook(AdaptiveRetriesHook):
+    @property
+    def region(self) -> str:
+        """The region this hook's clients use, found without making one: the hook's, else the
+        connection's, else boto3's default (environment, config file), else us-east-1."""
+        return str(self.region_name or self.get_session(self.region_name).region_name or "us-east-1")
+
+    def _get_caller(self, target_function_name: str = "execute") -> str:
+        try:
+            frame = sys._getframe(1)
+            while frame is not None:
+                if frame.f_code.co_name == target_function_name and "self" in frame.f_locals:
+                    return type(frame.f_locals["self"]).__name__
+                frame = frame.f_back  # type: ignore[assignment]
+        except Exception:  # the user agent is informative only: never fail a call over it
+            pass
+        return "Unknown"
+
+
+class BatchHook(BaseBatchPlusHook):
     """Talks to AWS Batch through the amazon provider's `aws` connection (credentials, role, region, endpoint).
 
     :param aws_conn_id: the Airflow connection; None uses boto3's default credential chain.

@@ -21,7 +21,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_batch_plus.hooks.batch import AdaptiveRetriesHook, chunked
+from airflow_batch_plus.hooks.batch import BaseBatchPlusHook, chunked
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import LogStream
 
@@ -161,7 +161,7 @@ class LogCursor:
         return union
 
 
-class BatchLogsHook(AdaptiveRetriesHook):
+class BatchLogsHook(BaseBatchPlusHook):
     """Reads jobs' CloudWatch log streams through the amazon provider's `aws` connection.
 
     Every call waits on `budget` first (by default one budget per process for all Logs calls).

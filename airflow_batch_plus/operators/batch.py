@@ -452,7 +452,7 @@ class BatchSubmitJobOperator(BaseOperator):
             links.persist(context, links.LOGS_LINK, links.log_stream_url(self._region(), snapshot.log_streams[-1]))
 
     def _region(self) -> str:
-        return str(self.region_name or self.hook.conn_region_name or "us-east-1")
+        return self.region_name or self.hook.region
 
     # Waiting
 

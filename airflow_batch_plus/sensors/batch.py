@@ -89,7 +89,7 @@ class BatchJobSensor(BaseSensorOperator):
 
     def execute(self, context: Context) -> Any:
         hook = self.hook
-        region = str(self.region_name or hook.conn_region_name or "us-east-1")
+        region = self.region_name or hook.region
         links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
         if not self.deferrable:
             return super().execute(context)
@@ -217,7 +217,7 @@ class BatchJobQueueSensor(BaseSensorOperator):
         return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Context) -> Any:
-        region = str(self.region_name or self.hook.conn_region_name or "us-east-1")
+        region = self.region_name or self.hook.region
         links.persist(context, links.QUEUE_LINK, links.queue_url(region, self.job_queue))
         return super().execute(context)
 

@@ -418,3 +418,55 @@ def test_the_connections_config_kwargs_are_kept_and_adaptive_retries_added(monke
     explicit = BatchHook(aws_conn_id="batch_tuned", config={"read_timeout": 3, "retries": {"mode": "standard"}})
     assert (explicit.client.meta.config.read_timeout, explicit.client.meta.config.retries["mode"]) == (3, "standard")
     assert explicit.submit_client.meta.config.retries["total_max_attempts"] == 1
+
+
+def test_the_hooks_clients_share_one_session_so_botocores_json_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """AwsBaseHook makes a boto3 session per client, and a new session parses botocore's endpoint and
+    service JSON again: the hook's client and its SubmitJob client paid that twice in every task."""
+    from botocore.loaders import JSONFileLoader
+
+    loaded: list[str] = []
+    original = JSONFileLoader.load_file
+
+    def counting(self: Any, file_path: str) -> Any:
+        loaded.append(file_path)
+        return original(self, file_path)
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", counting)
+    hook = BatchHook(aws_conn_id=None, region_name="eu-west-1")
+    assert hook.client.meta.region_name == "eu-west-1"
+    after_first = len(loaded)
+    assert after_first > 0
+    assert hook.submit_client.meta.config.retries["total_max_attempts"] == 1
+    assert hook.submit_client.meta.region_name == "eu-west-1"
+    assert len(loaded) == after_first, loaded[after_first:]
+
+
+def test_the_user_agent_names_the_calling_operator_without_inspect_stack(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`inspect.stack()` reads the source of every frame: in a fresh task process, over half of the CPU of
+    making a client. The caller is found by walking the frames instead."""
+    import inspect
+
+    def refuse(*args: Any, **kwargs: Any) -> Any:
+        raise AssertionError("inspect.stack() was called")
+
+    monkeypatch.setattr(inspect, "stack", refuse)
+
+    class SomeOperator:
+        def execute(self) -> str:
+            return str(BatchHook(aws_conn_id=None, region_name="us-east-1").submit_client.meta.config.user_agent_extra)
+
+    assert "Caller/SomeOperator" in SomeOperator().execute()
+    outside = BatchHook(aws_conn_id=None, region_name="us-east-1").submit_client.meta.config.user_agent_extra
+    assert "Caller/Unknown" in outside
+
+
+def test_the_region_is_known_without_making_a_client(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "ap-southeast-2")
+    monkeypatch.setenv("AIRFLOW_CONN_BATCH_REGIONAL", '{"conn_type": "aws", "extra": {"region_name": "eu-north-1"}}')
+    from_environment = BatchHook(aws_conn_id=None)
+    assert from_environment.region == "ap-southeast-2"
+    assert BatchHook(aws_conn_id="batch_regional").region == "eu-north-1"
+    assert BatchHook(aws_conn_id="batch_regional", region_name="us-west-2").region == "us-west-2"
+    assert "conn" not in from_environment.__dict__  # no client was made to learn it
+    assert from_environment.client.meta.region_name == "ap-southeast-2"
