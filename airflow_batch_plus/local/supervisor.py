@@ -28,19 +28,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
+from airflow_batch_plus.local import sqlite
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 LOGIN = ("admin", "admin")
 STOP_GRACE_SECONDS = 10.0
-
-
-# SQLite allows one writer at a time; Python's sqlite3 gives up after 5 s of waiting for the lock, and
-# an Airflow component that gets "database is locked" dies (a triggerer did, with 1,000 tasks starting
-# at once). Waiting longer is right for a demo's single-file database. Read through
-# `[database] sql_alchemy_connect_args` (and its async twin), which take an import path.
-SQLITE_CONNECT_ARGS: dict[str, object] = {"timeout": 120}
 
 
 class DemoError(RuntimeError):
@@ -106,8 +100,8 @@ def airflow_environment(settings: DemoSettings, endpoint_url: str, jwt_secret: s
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{__name__}.SQLITE_CONNECT_ARGS",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{__name__}.SQLITE_CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{sqlite.__name__}.CONNECT_ARGS",
+        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{sqlite.__name__}.CONNECT_ARGS",
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
