@@ -60,7 +60,9 @@ def bootstrap(
     vpc = ec2.create_vpc(CidrBlock="10.0.0.0/16")["Vpc"]["VpcId"]
     subnet = ec2.create_subnet(VpcId=vpc, CidrBlock="10.0.0.0/24")["Subnet"]["SubnetId"]
     group = ec2.create_security_group(GroupName="local-batch", Description="local Batch", VpcId=vpc)["GroupId"]
-    role = iam.create_role(RoleName="local-batch-service", AssumeRolePolicyDocument=json.dumps(_TRUST))["Role"]["Arn"]
+    role = iam.create_role(  # IAM is global: one service role per environment, so several can coexist
+        RoleName=f"{compute_environment_name}-service", AssumeRolePolicyDocument=json.dumps(_TRUST)
+    )["Role"]["Arn"]
     environment = batch.create_compute_environment(
         computeEnvironmentName=compute_environment_name,
         type="MANAGED",

@@ -45,12 +45,16 @@ def run_demo(port: int = 0, say: Callable[[str], None] = print) -> dict[str, dic
     """Run the tour and return each job's final DescribeJobs item, by label."""
     with LocalBatchServer(port=port, config=DEMO_CONFIG) as server:
         assert server.local_batch is not None
-        env = server.local_batch.bootstrap(max_vcpus=2)
+        # Names of its own: moto's state lives as long as the process, and a queue of the default names
+        # made earlier in it (by a test, say) would be reused with its own capacity.
+        env = server.local_batch.bootstrap(
+            max_vcpus=2, queue_name="demo-queue", compute_environment_name="demo-ce", job_definition_name="demo-job"
+        )
         batch, logs = server.local_batch.client("batch"), server.local_batch.client("logs")
         say(f"Local AWS Batch at {server.endpoint_url} (queue {env.queue_name!r}, capacity 2 vCPUs)")
         say(
             "Submitting three jobs; the third asks for both vCPUs, so it waits in RUNNABLE while 'worker' runs"
-            " (and 'worker' runs until the demo has cancelled the third).\n"
+            " (and 'worker' runs until the third is cancelled).\n"
         )
 
         def submit(label: str, script: str, vcpus: int = 1) -> Tracked:
@@ -115,14 +119,15 @@ def _follow_logs(logs: Any, job: Tracked, detail: dict[str, Any], say: Callable[
 
 
 def _act(batch: Any, jobs: dict[str, Tracked], say: Callable[[str], None]) -> None:
-    """Cancel 'queued' once it has waited a second, then terminate 'worker': while 'worker' holds one of the
-    two vCPUs, 'queued' (asking for two) cannot start, however slow this loop is."""
+    """Cancel 'queued' once it has waited a second, and terminate 'worker' once 'queued' is seen cancelled:
+    while 'worker' holds one of the two vCPUs, 'queued' (asking for two) cannot start, however slow this
+    loop is."""
     queued, worker = jobs["queued"], jobs["worker"]
     if not queued.acted and queued.runnable_since and time.monotonic() - queued.runnable_since > 1.0:
         queued.acted = True
         say("--> CancelJob on 'queued' (it has not started, so it is cancelled)")
         batch.cancel_job(jobId=queued.job_id, reason="Cancelled by the demo while RUNNABLE")
-    if not worker.acted and queued.acted and worker.status == "RUNNING" and len(worker.lines) >= 4:
+    if not worker.acted and queued.status == "FAILED" and worker.status == "RUNNING" and len(worker.lines) >= 4:
         worker.acted = True
         say("--> TerminateJob on 'worker' (it is running: SIGTERM now, SIGKILL after the grace period)")
         batch.terminate_job(jobId=worker.job_id, reason="Terminated by the demo while RUNNING")

@@ -29,3 +29,22 @@ def test_demo_shows_success_with_live_lines_a_cancel_and_a_terminate() -> None:
     assert worker["statusReason"] == "Terminated by the demo while RUNNING"
     assert worker["container"]["exitCode"] == 143
     assert "    worker | caught SIGTERM: saving a checkpoint and exiting" in printed
+
+
+def test_the_demo_keeps_its_two_vcpus_after_another_local_batch_in_the_same_process() -> None:
+    """moto's backends live as long as the process: a bootstrap of 'local-queue' with 256 vCPUs by an earlier
+    test used to be reused by the demo, whose third job then started at once instead of waiting to be
+    cancelled (a CI flake, twice)."""
+    from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer
+
+    with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
+        assert server.local_batch is not None
+        env = server.local_batch.bootstrap(max_vcpus=256)  # reuses the default names if they exist
+        server.local_batch.client("batch").update_compute_environment(
+            computeEnvironment=env.compute_environment_name, computeResources={"maxvCpus": 256}
+        )
+
+    final = run_demo(say=lambda line: None)
+
+    assert final["queued"]["status"] == "FAILED"
+    assert final["queued"]["statusReason"] == "Cancelled by the demo while RUNNABLE"
