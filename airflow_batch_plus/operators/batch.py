@@ -439,7 +439,7 @@ class BatchSubmitJobOperator(BaseOperator):
             store.set(STATE_KEY, Submission(job_id, ti.try_number, ti.max_tries).to_dict())
 
     def _persist_links(self, context: Context, request: Mapping[str, Any]) -> None:
-        region = self._region()
+        region = self.hook.region
         assert self.job_id is not None
         links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
         links.persist(context, links.QUEUE_LINK, links.queue_url(region, str(request["jobQueue"])))
@@ -449,10 +449,7 @@ class BatchSubmitJobOperator(BaseOperator):
 
     def _persist_log_link(self, context: Context, snapshot: JobSnapshot) -> None:
         if snapshot.log_streams:
-            links.persist(context, links.LOGS_LINK, links.log_stream_url(self._region(), snapshot.log_streams[-1]))
-
-    def _region(self) -> str:
-        return self.region_name or self.hook.region
+            links.persist(context, links.LOGS_LINK, links.log_stream_url(self.hook.region, snapshot.log_streams[-1]))
 
     # Waiting
 

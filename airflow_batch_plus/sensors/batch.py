@@ -12,6 +12,7 @@ from __future__ import annotations
 import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
@@ -81,16 +82,16 @@ class BatchJobSensor(BaseSensorOperator):
         self.poll_interval = float(interval)
         self.stream_logs = stream_logs
 
-    @property
+    @cached_property
     def hook(self) -> BatchHook:
+        """One hook, so one boto3 client, for every poke of this task."""
         from airflow_batch_plus.hooks.batch import BatchHook
 
         return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Context) -> Any:
         hook = self.hook
-        region = self.region_name or hook.region
-        links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
+        links.persist(context, links.JOB_LINK, links.job_url(hook.region, self.job_id))
         if not self.deferrable:
             return super().execute(context)
         # One look first: a job that already ended (or does not exist) needs no triggerer. An ended
@@ -210,15 +211,15 @@ class BatchJobQueueSensor(BaseSensorOperator):
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
 
-    @property
+    @cached_property
     def hook(self) -> BatchHook:
+        """One hook, so one boto3 client, for every poke of this task."""
         from airflow_batch_plus.hooks.batch import BatchHook
 
         return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
 
     def execute(self, context: Context) -> Any:
-        region = self.region_name or self.hook.region
-        links.persist(context, links.QUEUE_LINK, links.queue_url(region, self.job_queue))
+        links.persist(context, links.QUEUE_LINK, links.queue_url(self.hook.region, self.job_queue))
         return super().execute(context)
 
     def poke(self, context: Context) -> PokeReturnValue:
