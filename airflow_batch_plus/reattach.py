@@ -19,6 +19,9 @@ from airflow_batch_plus.jobs import DONE, JobStatus
 
 STATE_KEY = "batch_job"
 """The task state store key of the job a task submitted. Renaming it breaks in-flight retries."""
+JOB_ID_XCOM_KEY = "batch_job_id"
+"""The XCom of the job a task's current try waits on, pushed before it defers (read by users, and by the
+trigger's hand-over guard: triggers/handover.py). Renaming it breaks the guard for deferred tasks."""
 
 TAG_PREFIX = "airflow-batch-plus:"
 DAG_ID_TAG = f"{TAG_PREFIX}dag-id"

@@ -29,6 +29,7 @@ from airflow_batch_plus.jobs import (
 )
 from airflow_batch_plus.reattach import (
     DAG_ID_TAG,
+    JOB_ID_XCOM_KEY,
     MAP_INDEX_TAG,
     MAX_TRIES_TAG,
     RUN_ID_TAG,
@@ -47,7 +48,6 @@ if TYPE_CHECKING:
     from airflow_batch_plus.hooks.logs import BatchLogsHook
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
-JOB_ID_XCOM_KEY = "batch_job_id"
 # Airflow's own deferral timeout comes this long after the trigger's deadline, so the trigger,
 # which stops the job, always fires first.
 DEFERRAL_TIMEOUT_MARGIN = timedelta(minutes=2)

@@ -171,10 +171,43 @@ class BatchJobTrigger(BaseTrigger):
     async def on_kill(self) -> None:
         """A user marked, cleared or otherwise killed the deferred task: stop the job per policy.
 
-        Runs with the triggerer's bound behind it and may run twice (a reassigned trigger): the stop
-        calls are idempotent and bounded.
+        Airflow 3.3 also calls this on a triggerer that stalled and woke to find the trigger handed to
+        another triggerer, which still follows the job for a task that still wants it; so the task
+        instance's fate is asked first (triggers/handover.py), and a hand-over stops nothing. Runs with
+        the triggerer's bound behind it and may run twice: the stop calls are idempotent and bounded.
         """
+        if self.stop_policy != StopPolicy.KEEP.value and not await self._task_ended():
+            return
         await self._stop("the task was killed in Airflow while deferred (marked failed or success, or cleared)")
+
+    async def _task_ended(self) -> bool:
+        """Whether the task instance has left this deferral (True also without one: nothing to ask)."""
+        from airflow_batch_plus.triggers.checkpoint import TaskKey
+        from airflow_batch_plus.triggers.handover import Verdict, judge
+
+        task = TaskKey.of(self.task_instance) if self.task_instance is not None else None
+        if task is None:
+            return True
+        found, seen = await judge(task, self.job_id)
+        if found is Verdict.HANDED_OVER:
+            self.log.info(
+                "Not stopping Batch job %s: this trigger was handed to another triggerer (%s), which follows the job",
+                self.job_id,
+                seen,
+            )
+            return False
+        if found is Verdict.UNKNOWN:
+            self.log.error(
+                "Not stopping Batch job %s: this trigger was cancelled, but whether its task ended or the trigger "
+                "only moved to another triggerer is unknown: %s. If the task has ended, stop the job with "
+                "BatchStopJobsOperator or `aws batch terminate-job --job-id %s` (docs/deployment.md)",
+                self.job_id,
+                seen,
+                self.job_id,
+            )
+            return False
+        self.log.info("The task has left its deferral (%s): stopping Batch job %s", seen, self.job_id)
+        return True
 
     # Waiting
 
