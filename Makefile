@@ -9,7 +9,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 # more than it computes (12 min with it on 2 cores, where one worker would take about 17).
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: bootstrap browser demo test lint typecheck unit bench bench-env fault-matrix
+.PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit bench bench-env fault-matrix ha-matrix
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -24,6 +24,10 @@ bootstrap:
 
 demo: bootstrap
 	$(UV) run --no-sync airflow-batch-plus demo
+
+# The demo's "ha" profile: Postgres, Redis, the CeleryExecutor with two workers and two triggerers (.state/demo-ha/).
+demo-ha: bootstrap servers
+	$(UV) run --no-sync airflow-batch-plus demo --profile ha
 
 lint: bootstrap
 	$(UV) run --no-sync ruff check .
@@ -41,7 +45,19 @@ browser:
 		else sudo apt-get update -q && sudo apt-get install -y -q chromium; fi; \
 	fi
 
-unit: bootstrap browser
+# Debian's postgresql and redis-server for the demo's "ha" profile and its tests, installed once: as root, or
+# through sudo. The demo runs its own servers under its state directory; the packages' services are not used.
+servers:
+	@missing=""; \
+	if ! ls /usr/lib/postgresql/*/bin/pg_ctl >/dev/null 2>&1; then missing="$$missing postgresql"; fi; \
+	if ! command -v redis-server >/dev/null 2>&1 && [ ! -x /usr/bin/redis-server ]; then missing="$$missing redis-server"; fi; \
+	if [ -n "$$missing" ]; then \
+		echo "not found:$$missing: installing Debian's$$missing for the demo's ha profile (apt-get)"; \
+		if [ "$$(id -u)" = 0 ]; then apt-get update -q && apt-get install -y -q $$missing; \
+		else sudo apt-get update -q && sudo apt-get install -y -q $$missing; fi; \
+	fi
+
+unit: bootstrap browser servers
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
@@ -63,3 +79,8 @@ bench: bench-env
 # The fault tests once more, counting what they inject, into docs/reliability.md's fault matrix (~3 minutes).
 fault-matrix: bootstrap
 	$(UV) run --no-sync python tests/fault_matrix.py
+
+# The whole HA matrix on the demo's ha profile (tests/e2e/test_ha.py with HA_MATRIX=full: a triggerer stalled,
+# SIGKILLed, a rolling restart, a user action, a SIGKILLed Celery worker; ~10 minutes). CI runs a part of it.
+ha-matrix: bootstrap servers
+	HA_MATRIX=full $(UV) run --no-sync pytest tests/e2e/test_ha.py -rA

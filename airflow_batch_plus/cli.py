@@ -54,11 +54,15 @@ def _demo(args: argparse.Namespace) -> int:
         signals_set,
     )
 
+    state_dir = args.state_dir or (".state/demo-ha" if args.profile == "ha" else ".state/demo")
     settings = DemoSettings(
-        state_dir=Path(args.state_dir).resolve(),
+        state_dir=Path(state_dir).resolve(),
         dags_folder=Path(args.dags_folder).resolve() if args.dags_folder else default_dags_folder(),
         api_port=args.port,
         batch_port=args.batch_port,
+        profile=args.profile,
+        postgres_port=args.postgres_port,
+        redis_port=args.redis_port,
     )
     stop = threading.Event()
     with signals_set(stop), Supervisor(settings, say=lambda line: print(line, flush=True)) as supervisor:
@@ -67,7 +71,8 @@ def _demo(args: argparse.Namespace) -> int:
         except DemoError as error:
             print(f"error: {error}", file=sys.stderr, flush=True)
             return 2
-        print("Press Ctrl-C to stop everything (Airflow, the local Batch and its jobs).", flush=True)
+        servers = ", Redis and Postgres" if args.profile == "ha" else ""
+        print(f"Press Ctrl-C to stop everything (Airflow, the local Batch and its jobs{servers}).", flush=True)
         code = supervisor.wait(stop)
         print("Stopping the demo...", flush=True)
     print("Stopped: no process of the demo is left.", flush=True)
@@ -94,7 +99,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--port", type=int, default=8080, help="port of the Airflow UI and API (default: 8080)")
     demo.add_argument("--batch-port", type=int, default=0, help="port of the local Batch endpoint (default: any free)")
-    demo.add_argument("--state-dir", default=".state/demo", help="where the demo keeps Airflow's home and its logs")
+    demo.add_argument(
+        "--profile",
+        choices=("sqlite", "ha"),  # supervisor.PROFILES, not imported here: it imports moto
+        default="sqlite",
+        help="sqlite: SQLite and the LocalExecutor (default); ha: Postgres, Redis, the CeleryExecutor with two "
+        "workers and two triggerers (needs Debian's postgresql and redis-server: `make servers`)",
+    )
+    demo.add_argument(
+        "--state-dir",
+        default=None,
+        help="where the demo keeps Airflow's home, its logs and the ha profile's servers "
+        "(default: .state/demo, or .state/demo-ha for --profile ha)",
+    )
+    demo.add_argument("--postgres-port", type=int, default=0, help="ha profile: Postgres's port (default: any free)")
+    demo.add_argument("--redis-port", type=int, default=0, help="ha profile: Redis's port (default: any free)")
     demo.add_argument("--dags-folder", default=None, help="DAGs to load (default: the project's example_dags/)")
     demo.add_argument(
         "--jobs-only", action="store_true", help="no Airflow: run three jobs on the local Batch and show what happens"

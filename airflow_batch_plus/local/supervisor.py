@@ -6,6 +6,12 @@ its output in a log file under the state directory, binds everything to 127.0.0.
 API server says every component is healthy, triggers the first example DAG, and on Ctrl-C or SIGTERM
 stops every process group it started (SIGTERM, then SIGKILL after a grace) and the local Batch with
 its job processes.
+
+Two profiles. "sqlite" (the default): SQLite and the LocalExecutor, one of each component. "ha": the shape
+of a production deployment on one machine: Postgres (metadata database and Celery result backend) and
+Redis (Celery broker) started first from Debian's binaries under the state directory (see `servers`), then
+the API server, scheduler, DAG processor, two triggerers and two Celery workers (CeleryExecutor), all
+sharing one AIRFLOW_HOME so task logs are local files; stopping ends Airflow first, then Redis and Postgres.
 """
 
 from __future__ import annotations
@@ -15,7 +21,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -25,20 +30,43 @@ import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from importlib.util import find_spec
 from pathlib import Path
-from typing import IO
+from typing import IO, TYPE_CHECKING, Literal
 
-from airflow_batch_plus.local import sqlite
+from airflow_batch_plus.local import hostname, sqlite
+from airflow_batch_plus.local.errors import DemoError, check_port_free
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 
+if TYPE_CHECKING:
+    from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+
+__all__ = [
+    "COMPONENTS",
+    "LOGIN",
+    "AirflowApi",
+    "ComponentSpec",
+    "DemoError",
+    "DemoSettings",
+    "HaBackends",
+    "Supervisor",
+    "airflow_environment",
+    "check_port_free",
+    "component_specs",
+    "default_dags_folder",
+    "signals_set",
+]
+
+Profile = Literal["sqlite", "ha"]
+PROFILES: tuple[Profile, ...] = ("sqlite", "ha")
 COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
+HA_TRIGGERERS = ("triggerer", "triggerer-2")
+CELERY_WORKERS = ("celery-worker-1", "celery-worker-2")
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 LOGIN = ("admin", "admin")
 STOP_GRACE_SECONDS = 10.0
-
-
-class DemoError(RuntimeError):
-    """The demo cannot start: the message says what is wrong and what to do."""
+# What the "ha" profile needs from the `ha` dependency group, by import name.
+HA_MODULES = ("airflow.providers.celery", "celery", "psycopg2", "asyncpg")
 
 
 @dataclass
@@ -47,12 +75,74 @@ class DemoSettings:
     dags_folder: Path
     api_port: int = 8080
     batch_port: int = 0
+    profile: Profile = "sqlite"
+    postgres_port: int = 0  # "ha" only; 0: any free port
+    redis_port: int = 0  # "ha" only; 0: any free port
     first_dag: str | None = "example_batch_deferrable"
     startup_timeout: float = 180.0
     # Four task slots and four vCPUs of Batch capacity: a demo on a laptop. Benchmarks raise them.
     parallelism: int = 4
     max_vcpus: int = 4
     extra_env: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HaBackends:
+    """Where the "ha" profile's Airflow keeps its state: SQLAlchemy URLs of the Postgres database (Airflow 3
+    opens it twice: a sync engine, and an async one the API server and triggerer use), and Celery's broker
+    and result backend."""
+
+    sql_alchemy_conn: str
+    sql_alchemy_conn_async: str
+    broker_url: str
+    result_backend: str
+
+    @classmethod
+    def of(cls, postgres: PostgresServer, redis: RedisServer) -> HaBackends:
+        return cls(
+            sql_alchemy_conn=postgres.url("psycopg2"),
+            sql_alchemy_conn_async=postgres.url("asyncpg"),
+            broker_url=redis.url(0),
+            result_backend="db+" + postgres.url("psycopg2"),
+        )
+
+
+@dataclass(frozen=True)
+class ComponentSpec:
+    """How to start one component: the arguments after `airflow`, and environment variables of its own."""
+
+    args: tuple[str, ...]
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+def component_specs(settings: DemoSettings) -> dict[str, ComponentSpec]:
+    """Every component of the profile, by name, in starting order.
+
+    No component serves logs (`--skip-serve-logs`; the API server and DAG processor serve none): they all
+    share one AIRFLOW_HOME, so every task log is a local file the API server reads, and the log servers would
+    listen on every interface, each wanting port 8793. Each Celery worker has its own Celery node name and
+    reports it as its host name (see `hostname`), and gets half the task slots.
+    """
+    specs = {
+        "api-server": ComponentSpec(("api-server",)),
+        "scheduler": ComponentSpec(("scheduler", "--skip-serve-logs")),
+        "dag-processor": ComponentSpec(("dag-processor",)),
+        "triggerer": ComponentSpec(("triggerer", "--skip-serve-logs")),
+    }
+    if settings.profile == "sqlite":
+        return specs
+    for name in HA_TRIGGERERS:
+        specs[name] = ComponentSpec(("triggerer", "--skip-serve-logs"))
+    concurrency = max(1, -(-settings.parallelism // len(CELERY_WORKERS)))
+    for name in CELERY_WORKERS:
+        specs[name] = ComponentSpec(
+            ("celery", "worker", "--celery-hostname", name, "--concurrency", str(concurrency), "--skip-serve-logs"),
+            {
+                hostname.VARIABLE: name,
+                "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{hostname.__name__}.{hostname.from_environment.__name__}",
+            },
+        )
+    return specs
 
 
 @dataclass
@@ -69,29 +159,35 @@ def default_dags_folder() -> Path:
     return here if here.is_dir() else Path.cwd() / "example_dags"
 
 
-def check_port_free(port: int, what: str) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind(("127.0.0.1", port))
-        except OSError:
-            raise DemoError(
-                f"port {port} on 127.0.0.1 is taken, so the {what} cannot start there: stop what uses it "
-                f"(`ss -ltnp 'sport = :{port}'` shows it) or pass another port (--port)"
-            ) from None
-
-
-def airflow_environment(settings: DemoSettings, endpoint_url: str, jwt_secret: str) -> dict[str, str]:
-    """The environment every Airflow component of the demo shares."""
+def airflow_environment(
+    settings: DemoSettings, endpoint_url: str, jwt_secret: str, backends: HaBackends | None = None
+) -> dict[str, str]:
+    """The environment every Airflow component of the demo shares; the "ha" profile needs its `backends`."""
     home = settings.state_dir / "airflow"
     passwords = home / "passwords.json"
     api = f"http://127.0.0.1:{settings.api_port}"
+    if settings.profile == "ha":
+        if backends is None:
+            raise ValueError("the ha profile's environment needs its backends (Postgres and Redis URLs)")
+        database = {
+            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": backends.sql_alchemy_conn,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": backends.sql_alchemy_conn_async,
+            "AIRFLOW__CELERY__BROKER_URL": backends.broker_url,
+            "AIRFLOW__CELERY__RESULT_BACKEND": backends.result_backend,
+        }
+    else:
+        database = {
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{sqlite.__name__}.CONNECT_ARGS",
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{sqlite.__name__}.CONNECT_ARGS",
+        }
     return {
         **{key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW__")},
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        **database,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOGIN[0]}:admin",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
@@ -100,8 +196,6 @@ def airflow_environment(settings: DemoSettings, endpoint_url: str, jwt_secret: s
         "AIRFLOW__API__BASE_URL": api,
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{sqlite.__name__}.CONNECT_ARGS",
-        "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{sqlite.__name__}.CONNECT_ARGS",
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
         "AWS_ENDPOINT_URL": endpoint_url,
         "AWS_ACCESS_KEY_ID": "testing",
@@ -118,10 +212,16 @@ class Supervisor:
     def __init__(self, settings: DemoSettings, say: Callable[[str], None] = print):
         self.settings = settings
         self.say = say
+        self.specs = component_specs(settings)
         self.components: dict[str, _Component] = {}
         self.batch: LocalBatchServer | None = None
+        self.postgres: PostgresServer | None = None
+        self.redis: RedisServer | None = None
+        self.backends: HaBackends | None = None
         self.env: dict[str, str] = {}
         self._stopping = False
+        self._stopped: set[str] = set()  # stopped on purpose (stop_component): not a death to report
+        self._paused: set[str] = set()
 
     def __enter__(self) -> Supervisor:
         return self
@@ -138,8 +238,10 @@ class Supervisor:
             raise DemoError(f"no DAG folder at {settings.dags_folder}: run the demo from the project's directory")
         check_port_free(settings.api_port, "Airflow API server")
         if settings.batch_port:
-            check_port_free(settings.batch_port, "local AWS Batch")
+            check_port_free(settings.batch_port, "local AWS Batch", "--batch-port")
         started = time.monotonic()
+        if settings.profile == "ha":
+            self._start_servers()
         try:
             self.batch = LocalBatchServer(port=settings.batch_port).__enter__()
         except PortInUseError as error:
@@ -153,17 +255,40 @@ class Supervisor:
         home = settings.state_dir / "airflow"
         home.mkdir(parents=True, exist_ok=True)
         (home / "passwords.json").write_text(json.dumps({LOGIN[0]: LOGIN[1]}))
-        self.env = airflow_environment(settings, self.batch.endpoint_url, secrets.token_hex(16))
-        self.say("Preparing the Airflow database (SQLite under " + str(home) + ")")
+        self.env = airflow_environment(settings, self.batch.endpoint_url, secrets.token_hex(16), self.backends)
+        if self.postgres is not None:
+            self.say(f"Preparing the Airflow database (Postgres on 127.0.0.1:{self.postgres.port}, home {home})")
+        else:
+            self.say("Preparing the Airflow database (SQLite under " + str(home) + ")")
         self._run_airflow("db", "migrate", timeout=300)
-        for name in COMPONENTS:
-            self._start_component(name)
+        for name in self.specs:
+            self._launch(name, append_log=False)
         url = f"http://127.0.0.1:{settings.api_port}"
         self._wait_healthy(url, deadline=started + settings.startup_timeout)
         if settings.first_dag:
             self.trigger(settings.first_dag, deadline=started + settings.startup_timeout)
         self.say(f"Airflow is ready in {time.monotonic() - started:.0f} s: {url}  (login {LOGIN[0]} / {LOGIN[1]})")
         return url
+
+    def _start_servers(self) -> None:
+        """Postgres and Redis for the "ha" profile, under the state directory, before anything of Airflow."""
+        from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+
+        missing = [module for module in HA_MODULES if not _importable(module)]
+        if missing:
+            raise DemoError(
+                f"the ha profile needs {', '.join(missing)} (the `ha` dependency group): run `make bootstrap`"
+            )
+        # Both made before either starts: a missing binary is reported before anything runs.
+        postgres = PostgresServer(self.settings.state_dir / "postgres", self.settings.postgres_port, say=self.say)
+        redis = RedisServer(self.settings.state_dir / "redis", self.settings.redis_port, say=self.say)
+        self.postgres = postgres
+        postgres.start()
+        self.say(f"Postgres on 127.0.0.1:{postgres.port} (pid {postgres.pid}, data {postgres.data_dir})")
+        self.redis = redis
+        redis.start()
+        self.say(f"Redis on 127.0.0.1:{redis.port} (pid {redis.pid}, log {redis.log_path})")
+        self.backends = HaBackends.of(postgres, redis)
 
     def _airflow(self) -> list[str]:
         return [sys.executable, "-m", "airflow"]
@@ -176,32 +301,53 @@ class Supervisor:
             raise DemoError(f"`airflow {' '.join(args)}` failed:\n{_tail(result.stderr or result.stdout)}")
         return result.stdout
 
-    def _start_component(self, name: str, *, append_log: bool = False) -> None:
+    def _launch(self, name: str, *, append_log: bool) -> None:
+        spec = self.specs[name]
         logs = self.settings.state_dir / "logs"
         logs.mkdir(parents=True, exist_ok=True)
         log_path = logs / f"{name}.log"
         log_file = log_path.open("ab" if append_log else "wb")
-        extra = ["--skip-serve-logs"] if name in ("scheduler", "triggerer") else []
         process = subprocess.Popen(
-            [*self._airflow(), name, *extra],
-            env=self.env,
+            [*self._airflow(), *spec.args],
+            env={**self.env, **spec.env},
             stdout=log_file,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             start_new_session=True,  # its own process group: stopped as a whole, children included
         )
         self.components[name] = _Component(name, process, log_path, log_file)
-        self.say(f"Started airflow {name} (pid {process.pid}, log {log_path})")
+        self._stopped.discard(name)
+        self._paused.discard(name)
+        self.say(
+            f"Started airflow {' '.join(spec.args[:2] if spec.args[0] == 'celery' else spec.args[:1])} "
+            f"as {name} (pid {process.pid}, log {log_path})"
+        )
 
-    def restart(self, name: str, signum: int = signal.SIGTERM) -> float | None:
-        """Stop one component and start it again, as a deployment or a crash does: SIGTERM is a graceful
-        stop, SIGKILL a crash (its whole process group, children included, with no chance to clean up).
+    def start_component(self, name: str) -> int:
+        """Start component `name` (again: after `stop_component`, or after it died), appending to its log; its pid."""
+        if name not in self.specs:
+            raise KeyError(f"no component {name!r} in the {self.settings.profile} profile: {sorted(self.specs)}")
+        current = self.components.get(name)
+        if current is not None:
+            if current.process.poll() is None:
+                raise DemoError(f"airflow {name} is already running (pid {current.process.pid})")
+            current.log_file.close()
+        self._launch(name, append_log=True)
+        return self.components[name].process.pid
 
-        Returns how long the component took to exit, or None if it had to be SIGKILLed after the grace.
+    def stop_component(self, name: str, signum: int = signal.SIGTERM) -> float | None:
+        """Send `signum` to component `name`'s whole process group and wait for it to exit, as a deployment
+        (SIGTERM) or a crash (SIGKILL: no chance to clean up) would; SIGKILL after STOP_GRACE_SECONDS. Then
+        whatever is left of the group is killed, so nothing of it lingers. It stays stopped (not a death
+        `check_alive` reports) until `start_component`.
+
+        Returns how long it took to exit, or None if it had to be SIGKILLed after the grace.
         """
         component = self.components[name]
         signalled = time.monotonic()
         _signal_group(component.process, signum)
+        if name in self._paused:
+            _signal_group(component.process, signal.SIGCONT)  # a stopped process acts on SIGTERM once continued
         took: float | None
         try:
             component.process.wait(timeout=STOP_GRACE_SECONDS)
@@ -210,31 +356,91 @@ class Supervisor:
             _signal_group(component.process, signal.SIGKILL)
             component.process.wait()
             took = None
+        _signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
         component.log_file.close()
-        how = f"in {took:.1f} s" if took is not None else f"SIGKILLed after {STOP_GRACE_SECONDS:g} s"
-        self.say(f"airflow {name} stopped by signal {signal.Signals(signum).name} ({how}); starting it again")
-        self._start_component(name, append_log=True)
+        self._stopped.add(name)
+        self._paused.discard(name)
         return took
 
+    def restart(self, name: str, signum: int = signal.SIGTERM) -> float | None:
+        """Stop one component and start it again, as a deployment or a crash does: SIGTERM is a graceful
+        stop, SIGKILL a crash (its whole process group, children included, with no chance to clean up).
+
+        Returns how long the component took to exit, or None if it had to be SIGKILLed after the grace.
+        """
+        took = self.stop_component(name, signum)
+        how = f"in {took:.1f} s" if took is not None else f"SIGKILLed after {STOP_GRACE_SECONDS:g} s"
+        self.say(f"airflow {name} stopped by signal {signal.Signals(signum).name} ({how}); starting it again")
+        self.start_component(name)
+        return took
+
+    def pause(self, name: str) -> None:
+        """SIGSTOP component `name`'s whole process group: alive but doing nothing, like a stalled process
+        (no heartbeat, no work) that its peers must notice. `resume` continues it; `stop` ends it anyway."""
+        _signal_group(self.components[name].process, signal.SIGSTOP)
+        self._paused.add(name)
+        self.say(f"airflow {name} paused (SIGSTOP to process group {self.components[name].process.pid})")
+
+    def resume(self, name: str) -> None:
+        """SIGCONT component `name`'s whole process group, after `pause`."""
+        _signal_group(self.components[name].process, signal.SIGCONT)
+        self._paused.discard(name)
+        self.say(f"airflow {name} resumed (SIGCONT)")
+
     def check_alive(self) -> None:
-        """Raise DemoError, with the end of its log, if an Airflow component has exited."""
+        """Raise DemoError, with the end of its log, if an Airflow component has exited (other than by
+        `stop_component`), or if Postgres or Redis has."""
         for component in self.components.values():
             code = component.process.poll()
-            if code is not None:
+            if code is not None and component.name not in self._stopped:
                 raise DemoError(
                     f"airflow {component.name} exited with code {code}; its log "
                     f"({component.log_path}) ends with:\n{_tail(component.log_path.read_text(errors='replace'))}"
                 )
+        if self.redis is not None and self.redis.process is not None and self.redis.process.poll() is not None:
+            raise DemoError(f"Redis exited with code {self.redis.process.returncode}; see {self.redis.log_path}")
+        if self.postgres is not None and self.postgres.pid is not None and not _running(self.postgres.pid):
+            raise DemoError(f"Postgres (pid {self.postgres.pid}) exited; see {self.postgres.log_path}")
 
     def _wait_healthy(self, url: str, deadline: float) -> None:
+        workers = [name for name in self.specs if name in CELERY_WORKERS]
+        answering: set[str] = set()
         while True:
             self.check_alive()
             health = _get_json(f"{url}/api/v2/monitor/health")
-            if health and all((health.get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS):
-                return
+            healthy = bool(health) and all(
+                ((health or {}).get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS
+            )
+            if healthy:
+                if not workers:
+                    return
+                answering = self.celery_workers_answering()
+                if answering >= set(workers):
+                    return
             if time.monotonic() > deadline:
-                raise DemoError(f"Airflow was not healthy after {self.settings.startup_timeout:.0f} s: {health}")
+                waiting = f"; Celery workers answering ping: {sorted(answering)} of {workers}" if workers else ""
+                raise DemoError(
+                    f"Airflow was not healthy after {self.settings.startup_timeout:.0f} s: {health}{waiting}"
+                )
             time.sleep(1)
+
+    def celery_workers_answering(self, timeout: float = 1.0) -> set[str]:
+        """The Celery workers (component names) that answer a ping through the broker now: the check that a
+        worker is up and consuming, which no log line or process state proves. Empty in the sqlite profile."""
+        if self.backends is None:
+            return set()
+        from celery import Celery
+
+        workers = [name for name in self.specs if name in CELERY_WORKERS]
+        app = Celery(broker=self.backends.broker_url, set_as_current=False)
+        try:
+            replies = app.control.ping(destination=[f"celery@{name}" for name in workers], timeout=timeout)
+        except (OSError, ConnectionError) as error:
+            self.say(f"no answer from the Celery broker: {error}")
+            return set()
+        finally:
+            app.close()
+        return {str(node).split("@", 1)[1] for reply in replies for node in reply}
 
     @property
     def url(self) -> str:
@@ -265,33 +471,42 @@ class Supervisor:
         """Block until `stop` is set or a component dies; returns the exit code for the command."""
         while not stop.wait(1):
             for component in self.components.values():
-                if component.process.poll() is not None:
+                if component.process.poll() is not None and component.name not in self._stopped:
                     self.say(
                         f"airflow {component.name} exited with code {component.process.returncode}; "
                         f"see {component.log_path}. Stopping the demo."
                     )
                     return 1
+            try:
+                self.check_alive()
+            except DemoError as error:
+                self.say(f"{error}. Stopping the demo.")
+                return 1
         return 0
 
     def stop(self) -> None:
-        """Stop every process the demo started, then the local Batch (which kills its job processes).
+        """Stop every process the demo started: Airflow, then the local Batch (which kills its job
+        processes), then Redis and Postgres (Airflow first: its components flush to them as they stop).
 
-        Each component's process group gets SIGTERM, then SIGKILL after the grace. Airflow runs each
-        task in a session of its own, outside the scheduler's group, so every descendant seen before
-        stopping is killed too, and the method returns only once all of them are gone. Idempotent.
+        Each component's process group gets SIGTERM (and SIGCONT, for a paused one), then SIGKILL after
+        the grace. Airflow runs each task in a session of its own, outside its worker's group, so every
+        descendant seen before stopping is killed too, and the method returns only once all of them are
+        gone. Idempotent.
         """
         import psutil
 
         if self._stopping:
             return
         self._stopping = True
+        running = [component for component in self.components.values() if component.name not in self._stopped]
         descendants: list[psutil.Process] = []
-        for component in self.components.values():
+        for component in running:
             with contextlib.suppress(psutil.Error):
                 descendants += psutil.Process(component.process.pid).children(recursive=True)
             _signal_group(component.process, signal.SIGTERM)
+            _signal_group(component.process, signal.SIGCONT)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
-        for component in self.components.values():
+        for component in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
             _signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
@@ -306,10 +521,39 @@ class Supervisor:
         if self.batch is not None:
             self.batch.__exit__(None, None, None)
             self.batch = None
+        if self.redis is not None:
+            self.redis.stop()
+        if self.postgres is not None:
+            self.postgres.stop()
 
     @property
     def pids(self) -> Mapping[str, int]:
         return {name: component.process.pid for name, component in self.components.items()}
+
+    @property
+    def server_pids(self) -> Mapping[str, int]:
+        """The pids of the running Postgres postmaster and redis-server ("ha" profile), by name."""
+        pids: dict[str, int] = {}
+        if self.postgres is not None and self.postgres.pid is not None:
+            pids["postgres"] = self.postgres.pid
+        if self.redis is not None and self.redis.pid is not None:
+            pids["redis"] = self.redis.pid
+        return pids
+
+
+def _importable(module: str) -> bool:
+    try:
+        return find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:

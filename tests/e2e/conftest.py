@@ -1,6 +1,7 @@
 """One whole Airflow (the demo supervisor: local AWS Batch, api-server, scheduler, dag-processor,
-triggerer on 127.0.0.1) per test module, the local Batch's boto3 client, headless Chromium, and a
-directory for screenshots (`$E2E_ARTIFACTS_DIR`, else tests/e2e/artifacts/).
+triggerer on 127.0.0.1) per test module, or its "ha" profile (Postgres, Redis, two triggerers, two Celery
+workers), the local Batch's boto3 client, headless Chromium, and a directory for screenshots
+(`$E2E_ARTIFACTS_DIR`, else tests/e2e/artifacts/).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_batch_plus.local.supervisor import LOGIN, DemoSettings, Supervisor
+from airflow_batch_plus.local.supervisor import LOGIN, DemoSettings, Profile, Supervisor
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -99,17 +100,35 @@ class Airflow:
 @pytest.fixture(scope="module")
 def airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
     """The demo's Airflow; a test module may set `AIRFLOW_EXTRA_ENV` (a dict) for its components."""
+    yield from run_demo(request, tmp_path_factory, "sqlite")
+
+
+@pytest.fixture(scope="module")
+def ha_airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
+    """The demo's "ha" profile: Postgres, Redis, api-server, scheduler, dag-processor, `triggerer` and
+    `triggerer-2`, `celery-worker-1` and `celery-worker-2`; `AIRFLOW_EXTRA_ENV` as for `airflow`."""
+    yield from run_demo(request, tmp_path_factory, "ha")
+
+
+def run_demo(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, profile: Profile
+) -> Iterator[Airflow]:
+    """Start the demo's `profile` on tests/e2e/dags, yield it, stop it, and fail if any process it started
+    (components, their descendants, Postgres and its backends, Redis) is left."""
     supervisor = Supervisor(
         DemoSettings(
-            state_dir=tmp_path_factory.mktemp("demo"),
+            state_dir=tmp_path_factory.mktemp(f"demo-{profile}"),
             dags_folder=Path(__file__).parent / "dags",
             api_port=free_port(),
             first_dag=None,
+            profile=profile,
             extra_env=dict(getattr(request.module, "AIRFLOW_EXTRA_ENV", {})),
         )
     )
+    starting = time.monotonic()
     try:
         url = supervisor.start()
+        print(f"\nthe {profile} profile started in {time.monotonic() - starting:.1f} s")
         assert supervisor.batch is not None
         batch = boto3.client(
             "batch",
@@ -121,8 +140,9 @@ def airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFac
         yield Airflow(url, supervisor, batch)
     finally:
         pids = dict(supervisor.pids)
-        # Every process the components started, in their groups or not (a task runs in a session of its own).
-        started = descendants(pids.values())
+        # Every process the components started, in their groups or not (a task runs in a session of its own),
+        # and the servers' (Postgres's postmaster leads its backends; it is not a component's child).
+        started = descendants([*pids.values(), *supervisor.server_pids.values()])
         stopping = time.monotonic()
         supervisor.stop()
         stopped = time.monotonic()

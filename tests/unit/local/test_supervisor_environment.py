@@ -7,7 +7,9 @@ import subprocess
 import sys
 from pathlib import Path
 
-from airflow_batch_plus.local.supervisor import DemoSettings, airflow_environment
+import pytest
+
+from airflow_batch_plus.local.supervisor import DemoSettings, HaBackends, airflow_environment, component_specs
 
 
 def test_every_airflow_process_reads_its_sqlite_wait_without_importing_the_local_batch(tmp_path: Path) -> None:
@@ -28,3 +30,48 @@ def test_every_airflow_process_reads_its_sqlite_wait_without_importing_the_local
     )
     shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, timeout=60)
     assert json.loads(shown.stdout) == {"value": {"timeout": 120}, "moto": False, "boto3": False}
+
+
+def test_the_ha_profile_runs_celery_on_postgres_and_redis_without_the_sqlite_settings(tmp_path: Path) -> None:
+    settings = DemoSettings(state_dir=tmp_path, dags_folder=tmp_path, profile="ha")
+    backends = HaBackends(
+        "postgresql+psycopg2://a:p@127.0.0.1:1/airflow",
+        "postgresql+asyncpg://a:p@127.0.0.1:1/airflow",
+        "redis://:p@127.0.0.1:2/0",
+        "db+postgresql+psycopg2://a:p@127.0.0.1:1/airflow",
+    )
+    env = airflow_environment(settings, "http://127.0.0.1:1", "s", backends)
+    assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
+    assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == backends.sql_alchemy_conn_async
+    assert env["AIRFLOW__CELERY__BROKER_URL"] == backends.broker_url
+    assert not [key for key in env if "CONNECT_ARGS" in key]
+    with pytest.raises(ValueError, match="needs its backends"):
+        airflow_environment(settings, "http://127.0.0.1:1", "s")
+
+    specs = component_specs(settings)
+    assert list(specs) == [
+        "api-server", "scheduler", "dag-processor", "triggerer", "triggerer-2", "celery-worker-1", "celery-worker-2"
+    ]  # fmt: skip
+    assert specs["triggerer-2"].args == ("triggerer", "--skip-serve-logs")
+    for name in ("celery-worker-1", "celery-worker-2"):
+        args = specs[name].args
+        assert args[:2] == ("celery", "worker") and "--skip-serve-logs" in args
+        assert args[args.index("--celery-hostname") + 1] == name
+    assert list(component_specs(DemoSettings(state_dir=tmp_path, dags_folder=tmp_path))) == [
+        "api-server", "scheduler", "dag-processor", "triggerer"
+    ]  # fmt: skip
+
+
+def test_each_celery_worker_reports_its_own_host_name_without_importing_the_local_batch(tmp_path: Path) -> None:
+    """`[core] hostname_callable` is imported by path in every worker and task process, like the SQLite wait."""
+    specs = component_specs(DemoSettings(state_dir=tmp_path, dags_folder=tmp_path, profile="ha"))
+    for name in ("celery-worker-1", "celery-worker-2"):
+        module, function = specs[name].env["AIRFLOW__CORE__HOSTNAME_CALLABLE"].rsplit(".", 1)
+        probe = (
+            "import importlib, json, sys\n"
+            f"value = getattr(importlib.import_module({module!r}), {function!r})()\n"
+            "print(json.dumps({'value': value, 'moto': 'moto' in sys.modules}))\n"
+        )
+        env = {"PATH": "/usr/bin:/bin", **specs[name].env}
+        shown = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env)
+        assert json.loads(shown.stdout) == {"value": name, "moto": False}
