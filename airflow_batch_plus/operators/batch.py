@@ -27,6 +27,7 @@ from airflow_batch_plus.jobs import (
     make_job_name,
     trim_reason,
 )
+from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.reattach import (
     DAG_ID_TAG,
     JOB_ID_XCOM_KEY,
@@ -210,6 +211,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self.job_id: str | None = None
         self._stopped = False
         self._handed_to_trigger = False
+        self._supervisor: SupervisorWatch | None = None
         self._refuse_what_is_known_bad()
 
     def _refuse_what_is_known_bad(self) -> None:
@@ -262,6 +264,7 @@ class BatchSubmitJobOperator(BaseOperator):
     def execute(self, context: Context) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
 
+        self._supervisor = SupervisorWatch()
         try:
             request = self.build_request(context)  # refused here, before anything is submitted
         except ValueError as error:  # BatchRequestError included
@@ -402,6 +405,17 @@ class BatchSubmitJobOperator(BaseOperator):
             previous, snapshot = self._find_by_name(context, request)
         decision = decide(previous, snapshot.status if snapshot else None, ti.try_number, ti.max_tries)
         if decision is Decision.SUBMIT or snapshot is None:
+            if previous is not None:
+                self.log.info(
+                    "Submitting a new Batch job: try %s (max_tries %s) recorded job %s (%s); this is try %s "
+                    "(max_tries %s)",
+                    previous.try_number,
+                    previous.max_tries,
+                    previous.job_id,
+                    snapshot.status.value if snapshot else "not found in Batch",
+                    ti.try_number,
+                    ti.max_tries,
+                )
             return None
         self.log.info(
             "Following Batch job %s (%s) that try %s submitted, instead of submitting another (%s)",
@@ -547,13 +561,30 @@ class BatchSubmitJobOperator(BaseOperator):
         """Apply the stop policy to the job, once, whatever ended the task. Never raises."""
         if self.job_id is None or self._stopped:
             return
+        context = context or self._context_or_none()
+        if self._retry_follows_the_job(context):
+            self.log.warning(
+                "Not stopping Batch job %s: this task process outlived the worker that ran it (%s); Airflow "
+                "retries the task, and the retry follows the job",
+                self.job_id,
+                why,
+            )
+            return
         self._stopped = True
-        reason = trim_reason(f"{self._reason_prefix(context or self._context_or_none())}: {why}")
+        reason = trim_reason(f"{self._reason_prefix(context)}: {why}")
         try:
             result = self.hook.stop_job(self.job_id, self.stop_policy, reason)
             self.log.info("Batch job %s: %s (stop_policy=%s)", self.job_id, result.outcome.value, self.stop_policy)
         except Exception as error:
             self.log.error("Could not stop Batch job %s per stop_policy=%s: %s", self.job_id, self.stop_policy, error)
+
+    def _retry_follows_the_job(self, context: Context | None) -> bool:
+        """The worker that ran this task died without this process (docs: airflow_batch_plus/orphans.py), and a
+        retry is to come. On the last try no retry follows the job, so the stop policy applies."""
+        if self._supervisor is None or not self._supervisor.lost() or context is None:
+            return False
+        ti = context["ti"]
+        return int(ti.try_number) <= int(ti.max_tries)
 
     @staticmethod
     def _context_or_none() -> Context | None:

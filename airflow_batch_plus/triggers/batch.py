@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy, trim_reason
+from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
 
 if TYPE_CHECKING:
@@ -102,6 +103,7 @@ class BatchJobTrigger(BaseTrigger):
         self._log_read_failures = 0
         self._unsaved_lines = 0
         self._cursor_saved = False
+        self._supervisor: SupervisorWatch | None = None
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -130,6 +132,7 @@ class BatchJobTrigger(BaseTrigger):
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_batch_plus.hooks.logs import LogCursor
 
+        self._supervisor = SupervisorWatch()
         cursor = LogCursor.from_dict(self.log_cursor) if self.log_cursor else LogCursor()
         if self.stream_logs and (saved := await self._saved_cursor()) is not None:
             cursor = LogCursor.from_dict(saved)
@@ -326,6 +329,11 @@ class BatchJobTrigger(BaseTrigger):
 
     async def _stop(self, why: str) -> None:
         if self._stopped:
+            return
+        if self._supervisor is not None and self._supervisor.lost():
+            # The triggerer (or, in a worker, the task's supervisor) died without this process: another
+            # triggerer, or the task's retry, follows the job (airflow_batch_plus/orphans.py).
+            self.log.warning("Not stopping Batch job %s: this process outlived its supervisor (%s)", self.job_id, why)
             return
         reason = trim_reason(f"{self.stop_reason}: {why}")
         poller = self.poller

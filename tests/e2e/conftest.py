@@ -9,8 +9,10 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import urllib.error
 import urllib.parse
@@ -115,9 +117,17 @@ def run_demo(
 ) -> Iterator[Airflow]:
     """Start the demo's `profile` on tests/e2e/dags, yield it, stop it, and fail if any process it started
     (components, their descendants, Postgres and its backends, Redis) is left."""
+    # The ha profile's servers run as other users, who must traverse to their data directories: not under
+    # pytest's base directory, which any pytest starting on the machine resets to 0700 (Postgres then PANICs).
+    state_dir = (
+        Path(tempfile.mkdtemp(prefix="airflow-batch-plus-e2e-ha-"))
+        if profile == "ha"
+        else tmp_path_factory.mktemp(f"demo-{profile}")
+    )
+    failures_before = request.session.testsfailed
     supervisor = Supervisor(
         DemoSettings(
-            state_dir=tmp_path_factory.mktemp(f"demo-{profile}"),
+            state_dir=state_dir,
             dags_folder=Path(__file__).parent / "dags",
             api_port=free_port(),
             first_dag=None,
@@ -156,6 +166,11 @@ def run_demo(
         f"\nstop() took {stopped - stopping:.1f} s; the {len(started)} processes of the demo were gone "
         f"{time.monotonic() - stopped:.1f} s later"
     )
+    if profile == "ha":
+        if request.session.testsfailed == failures_before:
+            shutil.rmtree(state_dir, ignore_errors=True)
+        else:
+            print(f"\nthe ha profile's state (logs, Postgres) is kept in {state_dir}")
     assert left == [], f"processes left after stop():\n{processes(left)}"
 
 

@@ -119,7 +119,9 @@ def check_outcome(
     described = run_jobs(airflow, dag_id)
     assert sorted(Counter(job["tags"][MAP_INDEX_TAG] for job in described).items()) == [
         (str(index), 1) for index in range(tasks)
-    ], "one job per task"
+    ], "one job per task: " + str(
+        [(job["tags"][MAP_INDEX_TAG], job["status"], job.get("statusReason")) for job in described]
+    )
     stopped = [job["jobId"] for job in described if job["status"] != "SUCCEEDED"]
     assert not stopped, f"jobs stopped: {stopped}"
     seen = logged_lines(airflow, run_id, line, attempt)
