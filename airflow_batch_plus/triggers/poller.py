@@ -7,6 +7,24 @@ event loop and connection, and awaits snapshots; the poller describes every due 
 hands each trigger its job's snapshot, and forgets ids nobody waits on any more. Log reads are
 coalesced the same way: requests that arrive together become FilterLogEvents calls of up to 100
 streams. All AWS calls run the hooks' ordinary boto3 code in `asyncio.to_thread`, never in the loop.
+
+A poll's calls wait on the process's Batch budget, and a poll is scheduled so that waiting costs no
+detection time: each call's snapshots are handed over as soon as that call returns, and each id's
+next look is due one interval after this one was due, not after the poll's last call returned. So
+the ids of a poll's last call are asked a couple of seconds into every poll, still every interval.
+
+The budget. AWS Batch throttles the Batch API calls of an account in a Region together, DescribeJobs
+and SubmitJob alike, at about 50 a second (AWS: "Too Many Requests" knowledge-center article), shared
+with every triggerer, worker and other client of the account. Triggerers do not talk to each other,
+so the budget is per process: 10 DescribeJobs a second (`DEFAULT_BATCH_REQUESTS_PER_SECOND`), which
+leaves the account's other 40 to the other triggerers and clients (2 triggerers at full rate take 20).
+It is sized for the steady rate, not for one poll's burst: at 100 ids a call, 10 calls a second follow
+1,000 jobs a second, 5,000 waiting jobs per triggerer at 5 s polling (30,000 at 30 s). A triggerer
+with 2,500 jobs polled every 5 s needs 5 calls a second on average; its 25 calls a poll go out 10 +
+10 + 5 over about 2.1 s, which the scheduling above absorbs. A larger budget would only shorten that
+burst, and let a few triggerers together reach the account's limit and throttle its submissions.
+Beyond 5,000 jobs a triggerer at 5 s polls, a poll takes longer than the interval: every id is then
+asked once per poll, as often as the budget allows, instead of the budget being exceeded.
 """
 
 from __future__ import annotations
@@ -45,7 +63,8 @@ DEFAULT_FAILURE_GRACE_SECONDS = 300.0
 COALESCE_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 60.0
 # DescribeJobs calls a second for all pollers of a process: AWS allows about 50 Batch calls a second per
-# account, shared with every other client; at 100 ids a call this still follows 1,000 jobs a second.
+# account and Region, shared with every other triggerer and client; at 100 ids a call this still follows
+# 1,000 jobs a second (see the module's docstring).
 DEFAULT_BATCH_REQUESTS_PER_SECOND = 10.0
 
 _PollerKey = tuple[str | None, str | None]  # (aws_conn_id, region_name)
@@ -118,6 +137,28 @@ class _Target:
     @property
     def interval(self) -> float:
         return poll_interval_for(self.status, min(watch.interval for watch in self.watches))
+
+
+@dataclass(frozen=True)
+class _Schedule:
+    """When a poll was due (its longest-waiting id's due time) and when it began."""
+
+    due: float
+    started: float
+
+    def next_look(self, target: _Target) -> float:
+        """When to ask about `target` again after this poll: one interval after the poll was due.
+
+        Not one interval after the call returned: a poll whose calls wait on the budget (25 calls go
+        out over about 2 s at 10 a second) must not push the next poll back by that wait, or a 5 s poll
+        comes every 7 s. Every id of a poll, riders that filled a call included, gets the same next due
+        time (for the same interval), so ids asked together stay together and keep sharing calls. A
+        poll that began more than a whole interval late (the loop stalled, or the budget cannot keep
+        up with the ids) starts the schedule again from its own start instead of making up the looks it
+        missed at once.
+        """
+        next_due = self.due + target.interval
+        return next_due if next_due > self.started else self.started + target.interval
 
 
 @dataclass
@@ -247,7 +288,8 @@ class JobPoller:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wakeup.wait(), timeout=max(sleep, 0.001))
                 continue
-            await self._poll(self._fill(due))
+            due.sort(key=lambda target: target.next_due)  # the longest overdue go first (a stable sort)
+            await self._poll(self._fill(due), _Schedule(due=due[0].next_due, started=now))
 
     def _fill(self, due: list[_Target]) -> list[_Target]:
         """The due targets, plus the soonest-due others to fill the last call: they ride along for free."""
@@ -265,42 +307,52 @@ class JobPoller:
             due = due + waiting[:room]
         return due
 
-    async def _poll(self, targets: list[_Target]) -> None:
-        job_ids = [target.job_id for target in targets]
-        try:
-            result = await asyncio.to_thread(self._describe, job_ids)
-        except Exception as error:
-            await self._back_off(targets, error)
-            return
-        self._failing_since, self._failures = None, 0
+    async def _poll(self, targets: list[_Target], schedule: _Schedule) -> None:
+        """Describe `targets` in calls of 100, handing each call's snapshots over as soon as it returns.
+
+        A poll of 2,500 ids is 25 calls, which the budget lets out over about 2 s: a job seen ended by
+        the first call must not wait for the last one. A failed call backs off its ids and the rest.
+        """
+        for start in range(0, len(targets), DESCRIBE_IDS_PER_CALL):
+            # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.
+            chunk = [
+                target
+                for target in targets[start : start + DESCRIBE_IDS_PER_CALL]
+                if self._targets.get(target.job_id) is target
+            ]
+            if not chunk:
+                continue
+            try:
+                result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
+            except Exception as error:
+                await self._back_off(targets[start:], error)  # this call and the rest of the poll
+                return
+            self._failing_since, self._failures = None, 0
+            self._take(chunk, result, schedule)
+
+    def _take(self, chunk: list[_Target], result: DescribeResult, schedule: _Schedule) -> None:
+        """Hand one call's snapshots to their watchers and schedule each id's next look."""
         now = self._clock()
-        for target in targets:
+        for target in chunk:
             if self._targets.get(target.job_id) is not target:
                 continue  # nobody waits on it any more
             snapshot = result.jobs.get(target.job_id)
             if snapshot is None:
-                self._missing(target, now)
+                self._missing(target, now, schedule)
                 continue
             target.status, target.missing_since = snapshot.status, None
             # A finished job is not asked about again: its watchers have what they need.
-            target.next_due = math.inf if snapshot.is_done else now + target.interval
+            target.next_due = math.inf if snapshot.is_done else schedule.next_look(target)
             for watch in list(target.watches):
                 watch._deliver(snapshot)
 
     def _describe(self, job_ids: list[str]) -> DescribeResult:
-        """Describe in calls of 100, each waiting on the process's Batch budget (in this worker thread)."""
-        from airflow_batch_plus.hooks.batch import DescribeResult
+        """One DescribeJobs of up to 100 ids once the process's Batch budget allows it, in a worker
+        thread: waiting for the budget blocks the thread, never the event loop."""
+        self._budget.acquire()
+        return self.batch_hook.describe_jobs(job_ids)
 
-        jobs: dict[str, JobSnapshot] = {}
-        missing: list[str] = []
-        for start in range(0, len(job_ids), DESCRIBE_IDS_PER_CALL):
-            self._budget.acquire()
-            result = self.batch_hook.describe_jobs(job_ids[start : start + DESCRIBE_IDS_PER_CALL])
-            jobs.update(result.jobs)
-            missing.extend(result.missing)
-        return DescribeResult(jobs=jobs, missing=tuple(missing))
-
-    def _missing(self, target: _Target, now: float) -> None:
+    def _missing(self, target: _Target, now: float, schedule: _Schedule) -> None:
         if target.missing_since is None:
             target.missing_since = now
         if now - target.missing_since >= self.missing_grace:
@@ -310,7 +362,7 @@ class JobPoller:
             )
             self._fail(target, error)
         else:
-            target.next_due = now + target.interval
+            target.next_due = schedule.next_look(target)
 
     async def _back_off(self, targets: list[_Target], error: Exception) -> None:
         now = self._clock()

@@ -29,6 +29,7 @@ def make_poller(local_batch: LocalBatch, calls: CallCounter) -> Callable[..., Jo
         logs = BatchLogsHook(aws_conn_id=None, region_name="us-east-1", budget=RequestBudget(rate=1000))
         calls.attach(batch.client)
         calls.attach(logs.client)
-        return JobPoller(lambda: batch, lambda: logs, budget=RequestBudget(rate=1000), **options)
+        options.setdefault("budget", RequestBudget(rate=1000))
+        return JobPoller(lambda: batch, lambda: logs, **options)
 
     return build

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Callable
 from typing import Any
@@ -10,6 +11,7 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse, HTTPHeaders
 
+from airflow_batch_plus.hooks.budget import RequestBudget
 from airflow_batch_plus.jobs import JobStatus, LogStream
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 from airflow_batch_plus.local.calls import CallCounter
@@ -79,6 +81,113 @@ def test_an_id_watched_twice_is_asked_once_and_forgotten_when_nobody_watches(
     assert all(ids == [second] for ids in describe_calls(calls))
     assert poller.watched_job_ids == []
     assert poller._task is not None and poller._task.done()
+
+
+class FakeClock:
+    """The poller's clock, moved only by the test and by budget waits: schedules without wall time."""
+
+    def __init__(self, now: float = 100.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_a_poll_that_waits_on_the_budget_does_not_push_the_next_poll_back(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller]
+) -> None:
+    """150 ids are 2 calls; the budget lets the second out 2.05 s (on the poller's clock) after the first.
+    Every id is next due one interval after it was due, not one interval after the poll returned."""
+    job_ids = hold_jobs(local_batch, 150)
+    clock = FakeClock()
+    budget = RequestBudget(rate=0.5, burst=1, clock=clock, sleep=clock.advance)  # 1 call per 2.05 s
+
+    async def one_poll() -> list[float]:
+        poller = make_poller(clock=clock, budget=budget)
+        watches = [poller.watch(job_id, interval=5) for job_id in job_ids]  # due at 100.05
+        await asyncio.gather(*(watch.next() for watch in watches))
+        assert clock.now == pytest.approx(102.05)  # the second call waited on the budget
+        next_due = [poller._targets[job_id].next_due for job_id in job_ids]
+        for watch in watches:
+            watch.close()
+        return next_due
+
+    assert asyncio.run(one_poll()) == [pytest.approx(105.05)] * 150  # not 107.05: no slip
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_a_poll_that_began_a_whole_interval_late_starts_the_schedule_again_from_itself(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller]
+) -> None:
+    """A stalled loop does not make up missed looks: the next look is one interval after the late poll."""
+    job_ids = hold_jobs(local_batch, 2)
+    clock = FakeClock()
+
+    async def scenario() -> tuple[float, float]:
+        poller = make_poller(clock=clock)
+        watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
+        await asyncio.gather(*(watch.next() for watch in watches))
+        on_time = poller._targets[job_ids[0]].next_due
+        poller._targets[job_ids[0]].next_due = poller._targets[job_ids[1]].next_due = 100.0
+        clock.advance(12)  # the loop stalled: the look due at 100 happens at 112
+        poller._wakeup.set()
+        await asyncio.gather(*(watch.next() for watch in watches))
+        late = poller._targets[job_ids[0]].next_due
+        for watch in watches:
+            watch.close()
+        return on_time, late
+
+    on_time, late = asyncio.run(scenario())
+    assert on_time == pytest.approx(105.05)
+    assert late == pytest.approx(117.0)  # not 105 or 110, which would ask again at once
+
+
+class GatedBudget(RequestBudget):
+    """Holds the second call back (in the poller's worker thread) until the test says the first call's
+    snapshot reached its watcher, and records whether it did."""
+
+    def __init__(self) -> None:
+        super().__init__(rate=1000)
+        self.first_delivered = threading.Event()
+        self.delivered_before_second_call: list[bool] = []
+        self._calls = 0
+
+    def acquire(self) -> float:
+        self._calls += 1
+        if self._calls == 2:
+            self.delivered_before_second_call.append(self.first_delivered.wait(timeout=10))
+        return super().acquire()
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_each_calls_snapshots_are_handed_over_before_the_next_call_of_the_poll(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter
+) -> None:
+    """A job seen by the first call of a poll is not held back by the budget wait of the calls after it."""
+    job_ids = hold_jobs(local_batch, 150)
+    budget = GatedBudget()
+
+    async def scenario() -> None:
+        poller = make_poller(budget=budget)
+        watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
+
+        async def first_snapshot() -> None:
+            await watches[0].next()
+            budget.first_delivered.set()
+
+        waiting = asyncio.create_task(first_snapshot())
+        await asyncio.wait_for(watches[-1].next(), timeout=30)
+        await waiting
+        for watch in watches:
+            watch.close()
+
+    asyncio.run(scenario())
+    assert budget.delivered_before_second_call == [True]
+    assert describe_calls(calls) == [job_ids[:100], job_ids[100:]]
 
 
 def finished_job(local_batch: LocalBatch) -> str:
