@@ -73,7 +73,7 @@ bench-env: bootstrap
 		$(UV) pip install --quiet --python $(AMAZON_ENV)/bin/python $$requirements
 
 # Every benchmark, then docs/benchmarks.md's tables and plots from the results (about 30 minutes on 2 cores).
-bench: bench-env
+bench: bench-env servers
 	$(UV) run --no-sync python benchmarks/run_all.py --amazon-python $(AMAZON_ENV)/bin/python
 
 # The fault tests once more, counting what they inject, into docs/reliability.md's fault matrix (~3 minutes).

@@ -79,11 +79,79 @@ def log_table(rows: list[dict[str, Any]]) -> str:
     return head + body
 
 
-def throughput_table(result: dict[str, Any]) -> str:
+THROUGHPUT_SETUPS = {
+    "sqlite": "SQLite, LocalExecutor, 1 triggerer",
+    "ha": "Postgres + Redis, CeleryExecutor (2 workers), 2 triggerers",
+}
+
+
+def throughput_rows(path: Path) -> list[dict[str, Any]]:
+    """throughput.json's rows, one per profile, sqlite first. A file from before profiles holds one object,
+    not a list: that run was the sqlite profile's (the only one there was)."""
+    loaded = json.loads(path.read_text())
+    rows = [loaded] if isinstance(loaded, dict) else list(loaded)
+    for row in rows:
+        row.setdefault("profile", "sqlite")
+    return sorted(rows, key=lambda row: list(THROUGHPUT_SETUPS).index(row["profile"]))
+
+
+def _cpu(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{fmt(seconds, 1)} s"
+
+
+def throughput_cpu_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """Where a run's CPU went, by part of its Airflow; "-" for a figure the row's run did not measure (a row
+    from before profiles has only its triggerer's)."""
+    triggerers = result.get("triggerers") or {}
+    each = (
+        ", ".join(f"{name} {_cpu(one['cpu_s'])} / {fmt(one['peak_mb'], 0)} MB" for name, one in triggerers.items())
+        if len(triggerers) > 1
+        else "(one triggerer)"
+    )
+    workers = result.get("workers_cpu_s")
+    if workers is None:
+        worker_text = "-"
+    else:
+        split = (
+            ", ".join(f"{name} {_cpu(cpu)}" for name, cpu in workers.items())
+            if result["profile"] == "ha"
+            else "the scheduler's LocalExecutor processes"
+        )
+        per_task = result["worker_cpu_s"] / result["tasks"]
+        worker_text = f"{_cpu(result['worker_cpu_s'])} ({split}; {fmt(per_task, 2)} s per task)"
+    servers = result.get("servers_cpu_s") or {}
+    others = result.get("others_cpu_s")
+    load = (result.get("load_before") or [None])[0], (result.get("load_after") or [None])[0]
+    return [
+        (
+            "triggerers' CPU / peak memory, together",
+            f"{_cpu(result['triggerer_cpu_s'])} / {fmt(result['triggerer_peak_mb'], 0)} MB",
+        ),
+        ("each triggerer: CPU / peak memory", each),
+        ("workers' CPU (submit and resume every task)", worker_text),
+        (
+            "Postgres / Redis CPU",
+            f"{_cpu(servers['postgres'])} / {_cpu(servers['redis'])}" if "postgres" in servers else "-",
+        ),
+        (
+            "scheduler / API server / DAG processor CPU",
+            " / ".join(_cpu(others[name]) for name in ("scheduler", "api-server", "dag-processor")) if others else "-",
+        ),
+        ("load avg (1 min) before / after", f"{fmt(load[0])} / {fmt(load[1])}" if load[0] is not None else "-"),
+    ]
+
+
+def throughput_measures(result: dict[str, Any]) -> list[tuple[str, str]]:
+    """One run's figures, (measure, value), in the table's order."""
     calls = ", ".join(f"{action} {count:,}" for action, count in result["batch_calls"].items())
     states = ", ".join(f"{count:,} {state}" for state, count in result["final_states"].items())
-    rows = [
+    slots = fmt(result["parallelism"])
+    if result["profile"] == "ha":
+        slots += f" ({fmt(-(-result['parallelism'] // 2))} per Celery worker)"
+    accounting = result.get("accounting")
+    return [
         ("mapped tasks", fmt(result["tasks"])),
+        ("task slots ([core] parallelism)", slots),
         ("job length / poll interval", f"{result['job_s']} s / {result['poll_s']} s"),
         ("run", f"{result['run_state']} ({states})"),
         ("trigger → last task done", f"{fmt(result['wall_s'], 1)} s ({fmt(result['tasks_per_minute'], 1)} tasks/min)"),
@@ -93,32 +161,49 @@ def throughput_table(result: dict[str, Any]) -> str:
         ),
         ("most tasks deferred at once", fmt(result["most_deferred_at_once"])),
         ("AWS calls the local Batch served", calls),
+        *throughput_cpu_rows(result),
         (
-            "triggerer CPU / peak memory",
-            f"{fmt(result['triggerer_cpu_s'], 1)} s / {fmt(result['triggerer_peak_mb'], 0)} MB",
+            "jobs in Batch / tasks with exactly one job / none / several",
+            f"{fmt(accounting['jobs'])} / {fmt(accounting['tasks_with_one_job'])} / "
+            f"{fmt(accounting['tasks_without_a_job'])} / {fmt(accounting['tasks_with_several_jobs'])}"
+            if accounting
+            else "-",
         ),
-        *(
-            [
-                (
-                    "jobs in Batch / tasks with exactly one job / none / several",
-                    f"{fmt(result['accounting']['jobs'])} / {fmt(result['accounting']['tasks_with_one_job'])} / "
-                    f"{fmt(result['accounting']['tasks_without_a_job'])} / "
-                    f"{fmt(result['accounting']['tasks_with_several_jobs'])}",
-                ),
-                (
-                    "tasks whose state differs from their job's",
-                    fmt(result["accounting"]["task_state_differs_from_job"]),
-                ),
-            ]
-            if "accounting" in result
-            else []
+        (
+            "tasks whose state differs from their job's",
+            fmt(accounting["task_state_differs_from_job"]) if accounting else "-",
         ),
         (
             "job lines written / in task logs / duplicated",
             f"{fmt(result['lines_written'])} / {fmt(result['lines_logged'])} / {fmt(result['lines_duplicated'])}",
         ),
     ]
-    return "| measure | value |\n| --- | --- |\n" + "".join(f"| {name} | {value} |\n" for name, value in rows)
+
+
+def throughput_table(rows: list[dict[str, Any]]) -> str:
+    """The profiles side by side: a column per run, a line per measure."""
+    columns = [dict(throughput_measures(row)) for row in rows]
+    head = "| measure | " + " | ".join(THROUGHPUT_SETUPS[row["profile"]] for row in rows) + " |\n"
+    head += "| --- |" + " --- |" * len(rows) + "\n"
+    body = "".join(
+        f"| {name} | " + " | ".join(column[name] for column in columns) + " |\n"
+        for name, _ in throughput_measures(rows[0])
+    )
+    return head + body
+
+
+def throughput_commands(rows: list[dict[str, Any]]) -> str:
+    """The throughput.py commands that make these rows (what run_all.py's `throughput` step runs)."""
+    lines: list[str] = []
+    for row in rows:
+        line_s = row.get("line_s") or row["job_s"] * row["tasks"] // max(1, row["lines_written"])
+        command = (
+            f"uv run python benchmarks/throughput.py --tasks {row['tasks']} --profile {row['profile']} "
+            f"--job-seconds {row['job_s']} --line-seconds {line_s} --poll {row['poll_s']} "
+            f"--parallelism {row['parallelism']} --out benchmarks/results/throughput.json"
+        )
+        lines.append(command + (" --append" if lines else ""))
+    return "```\n" + "\n".join(lines) + "\n```\n"
 
 
 def import_table(result: dict[str, Any]) -> str:
@@ -185,6 +270,91 @@ def targets_table(triggers: list[dict[str, Any]], imports: dict[str, Any] | None
     return head + "".join(f"| {name} | {value} | {'yes' if met else '**no**'} |\n" for name, value, met in checks)
 
 
+def scale_table(rows: list[dict[str, Any]]) -> str:
+    """Rows of N jobs spread over P trigger processes: joined figures, and the load the run started under."""
+    head = (
+        "| provider | jobs | processes | AWS calls / job-min | DescribeJobs vs floor (vs P pollers' floor) "
+        "| KB / waiting job | CPU ms / job-min | detect p50 / p95 (s) | events | load avg (1 min) before / after |\n"
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: |\n"
+    )
+    body = ""
+    for row in rows:
+        statuses = ", ".join(f"{count} {status}" for status, count in row["statuses"].items())
+        unfinished = row["jobs"] - row["finished"]
+        if unfinished:
+            statuses += f", {unfinished:,} not fired in time"
+        before, after = row.get("load_before") or [None], row.get("load_after") or [None]
+        body += (
+            f"| {LABELS[row['provider']]} | {fmt(row['jobs'])} | {fmt(row['processes'])} "
+            f"| {fmt(row['calls_per_job_minute'], 3)} "
+            f"| {fmt(row['describe_vs_floor'])}x ({fmt(row['describe_vs_process_floor'])}x) "
+            f"| {fmt(row['rss_kb_per_job'], 1)} | {fmt(row['cpu_ms_per_job_minute'], 1)} "
+            f"| {fmt(row['detect_p50_s'])} / {fmt(row['detect_p95_s'])} | {statuses} "
+            f"| {fmt(before[0])} / {fmt(after[0])} |\n"
+        )
+    if any(row["finished"] < row["jobs"] for row in rows):
+        body += (
+            "\nA row with jobs *not fired in time* did not keep up: its triggers were cancelled at the run's "
+            "timeout (job length + 4 polls + 120 s), and its figures cover only the jobs the server was asked "
+            "about by then.\n"
+        )
+    return head + body
+
+
+def scale_targets_table(rows: list[dict[str, Any]]) -> str:
+    """The issue's targets across triggerers, against ours at the largest N over the most processes."""
+    ours = [row for row in rows if row["provider"] == "plus" and not row["log_rate"]]
+    if not ours:
+        return ""
+    row = max(ours, key=lambda row: (row["processes"], row["jobs"]))
+    poll = row["poll_s"]
+    checks = [
+        (
+            "DescribeJobs at most 1.2x the floor overall",
+            f"{fmt(row['describe_vs_floor'])}x",
+            row["describe_vs_floor"] <= 1.2,
+        ),
+        ("at most 10 KB per waiting job", f"{fmt(row['rss_kb_per_job'], 1)} KB", row["rss_kb_per_job"] <= 10),
+        (
+            "at most 3 ms CPU per job-minute",
+            f"{fmt(row['cpu_ms_per_job_minute'], 1)} ms",
+            row["cpu_ms_per_job_minute"] <= 3,
+        ),
+        (
+            f"detection p95 within poll + 1 s ({poll + 1} s)",
+            f"{fmt(row['detect_p95_s'])} s",
+            row["detect_p95_s"] is not None and row["detect_p95_s"] <= poll + 1,
+        ),
+        ("every job's event", f"{fmt(row['finished'])} of {fmt(row['jobs'])}", row["finished"] == row["jobs"]),
+    ]
+    head = (
+        f"| target (ours, {fmt(row['jobs'])} jobs over {row['processes']} processes, {poll} s polling) "
+        "| measured | met |\n| --- | ---: | --- |\n"
+    )
+    return head + "".join(f"| {name} | {value} | {'yes' if met else '**no**'} |\n" for name, value, met in checks)
+
+
+def scale_commands(rows: list[dict[str, Any]]) -> str:
+    """The triggers.py commands that make these rows (what run_all.py's `scale` step runs), one per provider."""
+    lines: list[str] = []
+    for provider in dict.fromkeys(row["provider"] for row in rows):
+        mine = [row for row in rows if row["provider"] == provider]
+        jobs = " ".join(str(jobs) for jobs in dict.fromkeys(row["jobs"] for row in mine))
+        processes = " ".join(str(count) for count in dict.fromkeys(row["processes"] for row in mine))
+        rates = " ".join(fmt(rate, 0) for rate in dict.fromkeys(row["log_rate"] for row in mine))
+        command = (
+            f"uv run python benchmarks/triggers.py --jobs {jobs} --processes {processes} --poll {mine[0]['poll_s']} "
+            f"--job-seconds {fmt(mine[0]['job_s'], 0)} --log-rates {rates} --providers {provider}"
+        )
+        if provider == "amazon":
+            command += " --amazon-python .bench/amazon/bin/python"
+        command += " --out benchmarks/results/triggers_scale.json"
+        if lines:
+            command += " --append"
+        lines.append(command)
+    return "```\n" + "\n".join(lines) + "\n```\n"
+
+
 def plot(rows: list[dict[str, Any]], images: Path) -> list[Path]:
     """One PNG per measure, both providers against N; the file names written."""
     images.mkdir(parents=True, exist_ok=True)
@@ -249,9 +419,21 @@ def render(results: Path, images: Path, doc_dir: Path) -> str:
         ]
     throughput = results / "throughput.json"
     if throughput.exists():
+        throughput_runs = throughput_rows(throughput)
         parts += [
             "### Through a real Airflow: mapped tasks end to end\n",
-            throughput_table(json.loads(throughput.read_text())),
+            throughput_table(throughput_runs),
+            throughput_commands(throughput_runs),
+        ]
+    scale = results / "triggers_scale.json"
+    if scale.exists():
+        scale_rows = json.loads(scale.read_text())
+        top = max(scale_rows, key=lambda row: (row["processes"], row["jobs"]))
+        parts += [
+            f"### Across triggerers: N jobs over P trigger processes, {top['poll_s']} s polling\n",
+            scale_targets_table(scale_rows),
+            scale_table(scale_rows),
+            scale_commands(scale_rows),
         ]
     if imports:
         parts += ["### DAG parse: import cost\n", import_table(imports)]

@@ -1,15 +1,22 @@
-"""End-to-end throughput: N mapped BatchSubmitJobOperator tasks through a real Airflow and its triggerer.
+"""End-to-end throughput: N mapped BatchSubmitJobOperator tasks through a real Airflow and its triggerers.
 
-Starts the demo's whole Airflow (API server, scheduler with the LocalExecutor, DAG processor,
-triggerer; SQLite) against the local AWS Batch, with benchmarks/dags/ as its DAG folder, triggers
-`batch_throughput` (N mapped tasks; each job prints a line every few seconds for JOB_SECONDS) and
-watches it through the REST API until the run ends. It reports how long submitting, deferring and
-finishing N tasks took, how many tasks were deferred at once, the AWS calls the local Batch served
-by action, the triggerer's CPU and peak memory (its whole process tree), whether every job's every
-line reached its task log exactly once, and the accounting: every job listed from Batch set against
-every task instance (one job per task, each task in its job's state).
+Starts the demo's whole Airflow against the local AWS Batch in one of its two profiles: "sqlite" (API
+server, scheduler with the LocalExecutor, DAG processor, one triggerer; SQLite) or "ha" (Postgres and
+Redis, the CeleryExecutor with two Celery workers, two triggerers), with benchmarks/dags/ as its DAG
+folder, triggers `batch_throughput` (N mapped tasks; each job prints a line every few seconds for
+JOB_SECONDS) and watches it through the REST API until the run ends. It reports how long submitting,
+deferring and finishing N tasks took, how many tasks were deferred at once, the AWS calls the local
+Batch served by action, the CPU of each component's whole process tree (each triggerer's and their sum,
+with their peak memory; the workers that run the tasks; on "ha" Postgres and Redis), whether every
+job's every line reached its task log exactly once, and the accounting: every job listed from Batch set
+against every task instance (one job per task, each task in its job's state).
 
-    uv run python benchmarks/throughput.py --tasks 1000 [--job-seconds 60] [--poll 5] [--out FILE]
+    uv run python benchmarks/throughput.py --tasks 1000 [--profile sqlite|ha] [--job-seconds 60] [--poll 5]
+        [--out FILE [--append]]
+
+--out gets this run's row as one object; with --append it becomes a list of rows, one per profile, in
+which this run's row replaces the file's row of the same profile (if any) and the others stay, so the
+two profiles can be measured one after the other (`run_all.py` does) or again one at a time.
 """
 
 from __future__ import annotations
@@ -17,6 +24,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import re
 import signal
 import socket
@@ -24,11 +32,19 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import psutil
 
-from airflow_batch_plus.local.supervisor import AirflowApi, DemoSettings, Supervisor
+from airflow_batch_plus.local.supervisor import (
+    CELERY_WORKERS,
+    HA_TRIGGERERS,
+    PROFILES,
+    AirflowApi,
+    DemoSettings,
+    Profile,
+    Supervisor,
+)
 
 HERE = Path(__file__).resolve().parent
 DAG_ID = "batch_throughput"
@@ -98,26 +114,88 @@ def account_jobs(api: AirflowApi, run_id: str, endpoint_url: str, tasks: int) ->
 
 
 class TreeMeter:
-    """CPU seconds and peak resident memory of a process and all its descendants, sampled."""
+    """CPU seconds and resident memory of a process and all its descendants, sampled.
 
-    def __init__(self, pid: int):
+    A process's CPU here is its own and that of the children it has reaped (the kernel adds a child's
+    CPU to its parent's when the parent waits for it): task processes live a few seconds, and many
+    start and exit between two samples, so summing only the processes seen alive would miss most of a
+    worker's CPU. The sum is a running total that never goes down (a child that has exited but is not
+    reaped yet is seen neither alive nor in its parent's figure for a moment).
+
+    `part` splits one tree in two: the sqlite profile's scheduler runs the LocalExecutor's worker
+    processes, whose CPU is the tasks', while its own process's is scheduling. "descendants" counts the
+    root's descendants and reaped children but not the root's own CPU; "root" counts only the root's own.
+    """
+
+    def __init__(self, pid: int, part: Literal["tree", "descendants", "root"] = "tree"):
         self.root = psutil.Process(pid)
-        self.cpu: dict[int, float] = {}
+        self.part = part
+        self.cpu_s = 0.0
+        self.rss_mb = 0.0
         self.peak_mb = 0.0
 
     def sample(self) -> None:
-        resident = 0
+        total, resident = 0.0, 0
         with contextlib.suppress(psutil.Error):
-            for process in [self.root, *self.root.children(recursive=True)]:
+            tree = [self.root] if self.part == "root" else [self.root, *self.root.children(recursive=True)]
+            for process in tree:
                 with contextlib.suppress(psutil.Error):
                     times = process.cpu_times()
-                    self.cpu[process.pid] = times.user + times.system
+                    if self.part != "root":
+                        total += times.children_user + times.children_system
+                    if self.part != "descendants" or process.pid != self.root.pid:
+                        total += times.user + times.system
                     resident += process.memory_info().rss
-        self.peak_mb = max(self.peak_mb, resident / 2**20)
+        self.cpu_s = max(self.cpu_s, total)
+        self.rss_mb = resident / 2**20
+        self.peak_mb = max(self.peak_mb, self.rss_mb)
 
-    @property
-    def cpu_s(self) -> float:
-        return sum(self.cpu.values())
+
+class Meters:
+    """One TreeMeter per measured part of the profile's Airflow, by name, and the CPU each used since `start`.
+
+    Triggerers: each triggerer component. Workers, which run the tasks (submit, and resume after the
+    trigger's event): the Celery workers' process trees on "ha", the scheduler's descendants (the
+    LocalExecutor's processes) on "sqlite". Servers: Postgres (the postmaster and its backends) and
+    Redis on "ha". Others: the rest of Airflow (API server, DAG processor, and the scheduler, without
+    its executor's processes on "sqlite"), so the table shows where the rest of the cores went.
+    """
+
+    def __init__(self, supervisor: Supervisor):
+        pids = supervisor.pids
+        self.triggerers = {name: TreeMeter(pids[name]) for name in pids if name in HA_TRIGGERERS}
+        if supervisor.settings.profile == "ha":
+            self.workers = {name: TreeMeter(pids[name]) for name in pids if name in CELERY_WORKERS}
+            scheduler = TreeMeter(pids["scheduler"])
+        else:
+            self.workers = {"local-executor": TreeMeter(pids["scheduler"], "descendants")}
+            scheduler = TreeMeter(pids["scheduler"], "root")
+        self.servers = {name: TreeMeter(pid) for name, pid in supervisor.server_pids.items()}
+        self.others = {
+            "scheduler": scheduler,
+            **{name: TreeMeter(pids[name]) for name in ("api-server", "dag-processor")},
+        }
+        self.before: dict[str, float] = {}
+        self.triggerers_peak_mb = 0.0
+
+    def all(self) -> dict[str, TreeMeter]:
+        """Every meter by name (the names are the components', unique across the groups)."""
+        return {**self.triggerers, **self.workers, **self.servers, **self.others}
+
+    def sample(self) -> None:
+        for meter in self.all().values():
+            meter.sample()
+        # Both triggerers' memory at the same moment: what they hold together, not the sum of two peaks.
+        self.triggerers_peak_mb = max(self.triggerers_peak_mb, sum(m.rss_mb for m in self.triggerers.values()))
+
+    def start(self) -> None:
+        """Take the CPU figures the run's are counted from: Airflow's start-up is not the run's cost."""
+        self.sample()
+        self.before = {name: meter.cpu_s for name, meter in self.all().items()}
+
+    def used(self, meters: dict[str, TreeMeter]) -> dict[str, float]:
+        """CPU seconds each of `meters` used since `start`."""
+        return {name: round(meter.cpu_s - self.before[name], 1) for name, meter in meters.items()}
 
 
 def count_logged_lines(logs_dir: Path, run_id: str) -> Counter[tuple[int, int]]:
@@ -137,12 +215,16 @@ def count_logged_lines(logs_dir: Path, run_id: str) -> Counter[tuple[int, int]]:
     return seen
 
 
-def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallelism: int) -> dict[str, Any]:
+def measure(
+    tasks: int, job_seconds: int, poll: int, line_seconds: int, parallelism: int, *, profile: Profile = "sqlite"
+) -> dict[str, Any]:
+    load_before = os.getloadavg()  # others' CPU use skews CPU and throughput: kept with the row
     with tempfile.TemporaryDirectory(prefix="batch-plus-throughput-") as scratch:
         settings = DemoSettings(
             state_dir=Path(scratch),
             dags_folder=HERE / "dags",
             api_port=free_port(),
+            profile=profile,
             first_dag=None,
             startup_timeout=300,
             parallelism=parallelism,
@@ -159,9 +241,9 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
             supervisor.start()
             assert supervisor.batch is not None
             api = supervisor.api()
-            meter = TreeMeter(supervisor.pids["triggerer"])
-            meter.sample()
-            cpu_before, calls_before = meter.cpu_s, supervisor.batch.calls
+            meters = Meters(supervisor)
+            meters.start()
+            calls_before = supervisor.batch.calls
             run_id = supervisor.trigger(DAG_ID, deadline=time.monotonic() + 300)
             started = time.monotonic()
             timeline: list[dict[str, Any]] = []
@@ -170,27 +252,30 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
             while state in ("queued", "running") and time.monotonic() < deadline:
                 time.sleep(1)
                 supervisor.check_alive()  # a dead triggerer would leave every task deferred for ever
-                meter.sample()
+                meters.sample()
                 counts = task_states(api, run_id)
                 timeline.append({"t": round(time.monotonic() - started, 1), **counts})
                 run = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}") or {}
                 state = str(run.get("state", state))
             wall = time.monotonic() - started
-            meter.sample()
+            meters.sample()
             calls = supervisor.batch.calls
             calls.subtract(calls_before)
             logged = count_logged_lines(settings.state_dir / "airflow" / "logs", run_id)
             accounting = account_jobs(api, run_id, supervisor.batch.endpoint_url, tasks)
-            triggerer_cpu = meter.cpu_s - cpu_before
     lines_per_job = job_seconds // line_seconds
     written = {(index, number) for index in range(tasks) for number in range(1, lines_per_job + 1)}
+    triggerers_cpu = meters.used(meters.triggerers)
+    workers_cpu = meters.used(meters.workers)
 
     def first(condition: Any) -> float | None:
         return next((sample["t"] for sample in timeline if condition(sample)), None)
 
     return {
+        "profile": profile,
         "tasks": tasks,
         "job_s": job_seconds,
+        "line_s": line_seconds,
         "poll_s": poll,
         "parallelism": parallelism,
         "run_state": state,
@@ -201,14 +286,40 @@ def measure(tasks: int, job_seconds: int, poll: int, line_seconds: int, parallel
         "most_deferred_at_once": max((sample["deferred"] for sample in timeline), default=0),
         "final_states": {key: value for key, value in timeline[-1].items() if key != "t" and value} if timeline else {},
         "batch_calls": {action: count for action, count in sorted(calls.items()) if count},
-        "triggerer_cpu_s": round(triggerer_cpu, 1),
-        "triggerer_peak_mb": round(meter.peak_mb, 1),
+        # Summed over the profile's triggerers (one on sqlite); peak: their memory at the same moment.
+        "triggerer_cpu_s": round(sum(triggerers_cpu.values()), 1),
+        "triggerer_peak_mb": round(meters.triggerers_peak_mb, 1),
+        "triggerers": {
+            name: {"cpu_s": triggerers_cpu[name], "peak_mb": round(meter.peak_mb, 1)}
+            for name, meter in meters.triggerers.items()
+        },
+        "worker_cpu_s": round(sum(workers_cpu.values()), 1),
+        "workers_cpu_s": workers_cpu,
+        "servers_cpu_s": meters.used(meters.servers),
+        "others_cpu_s": meters.used(meters.others),
+        "load_before": [round(value, 2) for value in load_before],
+        "load_after": [round(value, 2) for value in os.getloadavg()],
         "accounting": accounting,
         "lines_written": len(written),
         "lines_logged": len(set(logged) & written),
         "lines_duplicated": sum(count - 1 for key, count in logged.items() if key in written),
         "timeline": timeline,
     }
+
+
+def save(result: dict[str, Any], out: Path, append: bool) -> None:
+    """Write `result` to `out`: alone, as one object (the file's shape from before profiles, which callers
+    reading one run still expect), or with `append` as a list of rows in which it replaces the row of its
+    profile, if any, so that measuring a profile again leaves no two rows of it for the report to choose
+    between. An object already in `out` counts as one row, of its profile (sqlite if it has none: the file
+    is from before profiles)."""
+    payload: dict[str, Any] | list[dict[str, Any]] = result
+    if append:
+        kept = json.loads(out.read_text()) if out.exists() else []
+        rows = [kept] if isinstance(kept, dict) else list(kept)
+        payload = [*(row for row in rows if row.get("profile", "sqlite") != result["profile"]), result]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(payload, indent=1) + "\n")
 
 
 def _interrupt(signum: int, frame: object) -> None:
@@ -221,19 +332,35 @@ def main() -> None:
     parser.add_argument("--job-seconds", type=int, default=60)
     parser.add_argument("--poll", type=int, default=5)
     parser.add_argument("--line-seconds", type=int, default=5, help="each job prints a line this often")
-    parser.add_argument("--parallelism", type=int, default=8, help="Airflow's [core] parallelism (task slots)")
+    parser.add_argument(
+        "--parallelism",
+        type=int,
+        default=8,
+        help="Airflow's [core] parallelism (task slots; on ha each of the two Celery workers gets half)",
+    )
+    parser.add_argument(
+        "--profile",
+        choices=PROFILES,
+        default="sqlite",
+        help="the demo's profile: sqlite (LocalExecutor, one triggerer) or ha (Postgres, Redis, CeleryExecutor "
+        "with two workers, two triggerers)",
+    )
     parser.add_argument("--out", type=Path, default=None, help="write the result here as JSON")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="make --out a list of rows and keep its rows of other profiles (this profile's is replaced)",
+    )
     args = parser.parse_args()
     # SIGTERM (and SIGINT, which a background job ignores) end the run through the Supervisor's exit,
     # which stops every Airflow process it started.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _interrupt)
-    result = measure(args.tasks, args.job_seconds, args.poll, args.line_seconds, args.parallelism)
+    result = measure(args.tasks, args.job_seconds, args.poll, args.line_seconds, args.parallelism, profile=args.profile)
     summary = {key: value for key, value in result.items() if key != "timeline"}
     print(json.dumps(summary, indent=1))
     if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+        save(result, args.out, args.append)
 
 
 if __name__ == "__main__":

@@ -5,9 +5,16 @@ extra, which pins another botocore, so it lives in an environment of its own). I
 endpoint of `fake_aws.py`; benchmarks/triggers.py starts both and joins what each side saw.
 
     python benchmarks/trigger_load.py plus|amazon --jobs N --poll 5 --endpoint URL --out FILE [--logs]
+        [--first-index K --barrier DIR]
 
 Writes one JSON object to FILE: resident memory before and while the triggers wait, CPU seconds of the
 process (every thread), when each trigger fired, and every benchmark line logged with when.
+
+Several of these run at once when triggers.py spreads N jobs over P triggerers (`--processes`): each
+takes its own share of job ids (`--first-index`) and, so that no process's warm-up is counted as
+another's measured calls, waits at a barrier after its warm-up: it writes `DIR/ready-K` and starts its
+jobs only once triggers.py, having seen every process ready and read the server's counts, writes
+`DIR/go`.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ import re
 import time
 import urllib.request
 from collections import Counter
+from pathlib import Path
 from typing import Any
 
 LINE = re.compile(r"bench-line (\S+) (\d+) (\d+)")
@@ -84,19 +92,47 @@ async def first_event(trigger: Any) -> Any:
     return None
 
 
+async def wait_at_barrier(barrier: Path, name: str, timeout: float = 600) -> None:
+    """Say this process is warmed up, then wait for triggers.py to start every process's jobs at once.
+
+    Files, not pipes: stdout and stderr belong to the triggers' own logging, which may write to either.
+    """
+    (barrier / f"ready-{name}").write_text(str(os.getpid()))
+    deadline = time.monotonic() + timeout
+    while not (barrier / "go").exists():
+        if time.monotonic() > deadline:
+            raise SystemExit(f"no {barrier / 'go'} within {timeout:.0f} s: triggers.py did not start the run")
+        await asyncio.sleep(0.01)
+
+
 def server_calls(endpoint: str) -> dict[str, int]:
     with urllib.request.urlopen(endpoint + "/stats", timeout=60) as answer:  # the benchmark's own 127.0.0.1 server
         return dict(json.loads(answer.read())["calls"])
 
 
-async def run(provider: str, jobs: int, poll: int, *, logs: bool, endpoint: str, timeout: float) -> dict[str, Any]:
+async def run(
+    provider: str,
+    jobs: int,
+    poll: int,
+    *,
+    logs: bool,
+    endpoint: str,
+    timeout: float,
+    first_index: int = 0,
+    barrier: Path | None = None,
+) -> dict[str, Any]:
     recorder = LineRecorder()
     # Warm up on one job first: imports, botocore's models and the first client are not per-job costs.
     warm_up = asyncio.create_task(first_event(make_trigger(provider, "warm-up", poll, logs)))
     await asyncio.sleep(poll + 1)
     warm_up.cancel()
     recorder.install()
-    calls_before = server_calls(endpoint)
+    if barrier is None:
+        calls_before = server_calls(endpoint)
+    else:
+        # Other processes may still be warming up: triggers.py reads the counts once all are ready.
+        calls_before = {}
+        await wait_at_barrier(barrier, str(first_index))
     baseline_mb, cpu_start = resident_mb(), time.process_time()
     fired: dict[str, float] = {}
     events: dict[str, str] = {}
@@ -108,7 +144,7 @@ async def run(provider: str, jobs: int, poll: int, *, logs: bool, endpoint: str,
         events[job_id] = str(payload.get("status", "?"))
 
     started = time.time()
-    tasks = [asyncio.create_task(wait_for(f"job-{index:05d}")) for index in range(jobs)]
+    tasks = [asyncio.create_task(wait_for(f"job-{index:05d}")) for index in range(first_index, first_index + jobs)]
     peak_mb = baseline_mb
     while not all(task.done() for task in tasks) and time.time() - started < timeout:
         if len(fired) < jobs * 0.05:  # memory while (nearly) every trigger still waits
@@ -119,6 +155,7 @@ async def run(provider: str, jobs: int, poll: int, *, logs: bool, endpoint: str,
     return {
         "provider": provider,
         "jobs": jobs,
+        "first_index": first_index,
         "baseline_mb": baseline_mb,
         "waiting_mb": peak_mb,
         "cpu_s": time.process_time() - cpu_start,
@@ -140,6 +177,8 @@ def main() -> None:
     parser.add_argument("--out", required=True)
     parser.add_argument("--logs", action="store_true", help="follow the jobs' CloudWatch lines")
     parser.add_argument("--timeout", type=float, default=600)
+    parser.add_argument("--first-index", type=int, default=0, help="this process's jobs are job-K … job-(K+N-1)")
+    parser.add_argument("--barrier", type=Path, default=None, help="directory to wait in after the warm-up")
     args = parser.parse_args()
     os.environ.update(
         AWS_ENDPOINT_URL=args.endpoint,
@@ -148,7 +187,16 @@ def main() -> None:
         AWS_DEFAULT_REGION="us-east-1",
     )
     result = asyncio.run(
-        run(args.provider, args.jobs, args.poll, logs=args.logs, endpoint=args.endpoint, timeout=args.timeout)
+        run(
+            args.provider,
+            args.jobs,
+            args.poll,
+            logs=args.logs,
+            endpoint=args.endpoint,
+            timeout=args.timeout,
+            first_index=args.first_index,
+            barrier=args.barrier,
+        )
     )
     with open(args.out, "w") as out:
         json.dump(result, out)

@@ -11,7 +11,20 @@ the server counted with what the client saw into one row:
 - with logs: lines written by the jobs, lines logged (each once), duplicates, log lag (written → logged)
   p95, and the most CloudWatch Logs calls in any one second
 
+Across triggerers (`--processes P`): production runs several triggerers, each with its own poller, so
+the N jobs are split into P shares as even as they go, each share waited on by a `trigger_load.py` of
+its own, all against the one fake endpoint. The P processes warm up, meet at a barrier and start their
+jobs together; the row joins them: calls as the server counted them, memory growth and CPU summed over
+the processes, latency over every job. Its DescribeJobs floor stays ceil(N/100) per poll, what one
+poller over all N jobs would need; `describe_vs_process_floor` is against sum(ceil(n_i/100)) per
+poll, the least P pollers of n_i jobs each can make (at most P - 1 calls a poll more).
+`describe_vs_cadence_floor` is against the least calls pollers that really look at each job every
+poll need (`cadence_floor`): a job is looked at when it starts and every poll until a look finds it
+ended, one look more than the floor's runtime / poll.
+
     uv run python benchmarks/triggers.py --jobs 100 500 1000 --amazon-python .bench/amazon/bin/python
+    uv run python benchmarks/triggers.py --jobs 5000 --processes 2 1 --log-rates 0 --providers plus \
+        --out benchmarks/results/triggers_scale.json
     uv run python benchmarks/triggers.py --jobs 10 --poll 1 --job-seconds 3 --providers plus   # smoke
 
 Rows go to --out (JSON, one object per run, appended as each run ends) and to stdout.
@@ -22,13 +35,14 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
 import time
 import urllib.request
 from collections import Counter
-from dataclasses import astuple, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +64,22 @@ def busiest_second(times: list[float]) -> int:
             left += 1
         most = max(most, right - left + 1)
     return most
+
+
+def cadence_floor(runtimes: list[list[float]], poll: float) -> int:
+    """The fewest DescribeJobs that pollers looking at each job every `poll` s can make, one list of run
+    times per poller (its jobs start together, at its first look).
+
+    A job is looked at when it starts and every poll after, until a look finds it ended: 1 +
+    ceil(runtime / poll) looks, one more than the runtime / poll of the floor (a 30-35 s job at 5 s: 8
+    looks, not 6.5). At look k a poller needs ceil(jobs still running / 100) calls.
+    """
+    calls = 0
+    for share in runtimes:
+        looks = [1 + math.ceil(runtime / poll) for runtime in share]
+        for k in range(max(looks, default=0)):
+            calls += math.ceil(sum(1 for count in looks if count > k) / 100)
+    return calls
 
 
 def start_fake(job_seconds: float, jitter: float, log_rate: float) -> tuple[subprocess.Popen[str], str]:
@@ -78,31 +108,142 @@ class Scenario:
     poll: int
     job_seconds: float
     log_rate: float
+    processes: int = 1
+
+
+def shares(jobs: int, processes: int) -> list[int]:
+    """The jobs of each of `processes` triggerers: as even as they go (5,000 over 2: 2,500 and 2,500)."""
+    return [jobs // processes + (1 if index < jobs % processes else 0) for index in range(processes)]
+
+
+def load_command(python: str, scenario: Scenario, endpoint: str, out: Path) -> list[str]:
+    """One trigger_load.py: the whole run when alone, its share when `--first-index`/`--barrier` are added."""
+    command = [python, str(HERE / "trigger_load.py"), scenario.provider, "--jobs", str(scenario.jobs)]
+    command += ["--poll", str(scenario.poll), "--endpoint", endpoint, "--out", str(out)]
+    command += ["--timeout", str(scenario.job_seconds + scenario.poll * 4 + 120)]
+    if scenario.log_rate:
+        command.append("--logs")
+    return command
+
+
+def server_stats(endpoint: str) -> dict[str, Any]:
+    with urllib.request.urlopen(endpoint + "/stats", timeout=60) as answer:  # our own 127.0.0.1 server
+        stats: dict[str, Any] = json.loads(answer.read())
+    return stats
 
 
 def run_once(scenario: Scenario, python: str) -> dict[str, Any]:
-    provider, jobs, poll, job_seconds, log_rate = astuple(scenario)
-    fake, endpoint = start_fake(job_seconds, jitter=poll, log_rate=log_rate)
+    fake, endpoint = start_fake(scenario.job_seconds, jitter=scenario.poll, log_rate=scenario.log_rate)
     try:
         with tempfile.TemporaryDirectory(prefix="batch-plus-bench-") as scratch:
-            out = Path(scratch) / "client.json"
-            command = [python, str(HERE / "trigger_load.py"), provider, "--jobs", str(jobs), "--poll", str(poll)]
-            command += ["--endpoint", endpoint, "--out", str(out), "--timeout", str(job_seconds + poll * 4 + 120)]
-            if log_rate:
-                command.append("--logs")
-            # The triggers' own log output (every line at INFO) is part of the cost, but not for the terminal.
-            subprocess.run(command, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=HERE.parent)
-            client = json.loads(out.read_text())
-        with urllib.request.urlopen(endpoint + "/stats", timeout=60) as answer:  # our own 127.0.0.1 server
-            server = json.loads(answer.read())
+            if scenario.processes == 1:
+                out = Path(scratch) / "client.json"
+                # The triggers' own log output (every line at INFO) is part of the cost, but not for the terminal.
+                subprocess.run(
+                    load_command(python, scenario, endpoint, out),
+                    check=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                    cwd=HERE.parent,
+                )
+                client = json.loads(out.read_text())
+                per_process = [client]
+            else:
+                per_process = run_processes(scenario, python, endpoint, Path(scratch))
+                client = join_clients(per_process)
+        server = server_stats(endpoint)
     finally:
         fake.kill()
         fake.wait()
-    return summarise(scenario, client, server)
+    row = summarise(scenario, client, server)
+    if scenario.processes > 1:
+        row["per_process"] = [
+            {
+                "jobs": part["jobs"],
+                "finished": len(part["fired"]),
+                "rss_growth_mb": round(part["waiting_mb"] - part["baseline_mb"], 1),
+                "cpu_s": round(part["cpu_s"], 2),
+                "wall_s": round(part["wall_s"], 1),
+            }
+            for part in per_process
+        ]
+    return row
+
+
+def run_processes(scenario: Scenario, python: str, endpoint: str, scratch: Path) -> list[dict[str, Any]]:
+    """P trigger_load.py at once, each with its share of the jobs; started together once all warmed up.
+
+    The server's counts are read between "all ready" and "go", so every process's warm-up is left out
+    and every measured call is in, whichever process made it.
+    """
+    barrier = scratch / "barrier"
+    barrier.mkdir()
+    children: list[tuple[subprocess.Popen[bytes], Path]] = []
+    first = 0
+    try:
+        for index, jobs in enumerate(shares(scenario.jobs, scenario.processes)):
+            out = scratch / f"client-{index}.json"
+            share = Scenario(scenario.provider, jobs, scenario.poll, scenario.job_seconds, scenario.log_rate)
+            command = load_command(python, share, endpoint, out)
+            command += ["--first-index", str(first), "--barrier", str(barrier)]
+            first += jobs
+            process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=HERE.parent)
+            children.append((process, out))
+        deadline = time.monotonic() + 300
+        while len(list(barrier.glob("ready-*"))) < len(children):
+            failed = [process.args for process, _ in children if process.poll() not in (None, 0)]
+            if failed or time.monotonic() > deadline:
+                raise RuntimeError(f"trigger processes did not all warm up: {failed or 'timed out'}")
+            time.sleep(0.05)
+        calls_before = server_stats(endpoint)["calls"]
+        (barrier / "go").touch()
+        for process, _ in children:
+            if process.wait() != 0:
+                raise subprocess.CalledProcessError(process.returncode, process.args)
+    finally:
+        for process, _ in children:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+    results = [json.loads(out.read_text()) for _, out in children]
+    for result in results:
+        result["calls_before"] = calls_before
+    return results
+
+
+def join_clients(parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """P processes' results as one client's: sums of memory and CPU, every job's event and line.
+
+    Memory is joined as growth (each process's peak less its own baseline, summed), so the row's
+    KB per waiting job is the sum of the processes' growth over N, not P interpreters over N.
+    """
+    statuses: Counter[str] = Counter()
+    for part in parts:
+        statuses.update(part["statuses"])
+    return {
+        "provider": parts[0]["provider"],
+        "jobs": sum(part["jobs"] for part in parts),
+        "baseline_mb": sum(part["baseline_mb"] for part in parts),
+        "waiting_mb": sum(part["waiting_mb"] for part in parts),
+        "cpu_s": sum(part["cpu_s"] for part in parts),
+        "started": min(part["started"] for part in parts),
+        "calls_before": parts[0]["calls_before"],
+        "wall_s": max(part["started"] + part["wall_s"] for part in parts) - min(part["started"] for part in parts),
+        "fired": {job_id: when for part in parts for job_id, when in part["fired"].items()},
+        "statuses": dict(sorted(statuses.items())),
+        "lines": [line for part in parts for line in part["lines"]],
+        "shares": [part["jobs"] for part in parts],
+    }
 
 
 def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
-    provider, jobs, poll, job_seconds, log_rate = astuple(scenario)
+    provider, jobs, poll, job_seconds, log_rate = (
+        scenario.provider,
+        scenario.jobs,
+        scenario.poll,
+        scenario.job_seconds,
+        scenario.log_rate,
+    )
     ours = {job_id for job_id in server["first_seen"] if job_id.startswith("job-")}
     runtime = {job_id: server["runtime"][job_id] for job_id in ours}
     job_minutes = sum(runtime.values()) / 60 or 1.0
@@ -110,7 +251,16 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
     calls = Counter(server["calls"])
     calls.subtract(client["calls_before"])
     logs_call_times = [moment for moment in server["logs_call_times"] if moment >= client["started"]]
-    describe_floor = math.ceil(jobs / 100) * (sum(runtime.values()) / len(runtime) if runtime else 0) / poll
+    polls = (sum(runtime.values()) / len(runtime) if runtime else 0) / poll
+    # The floor is that of one poller over all N jobs, however many processes share them: P pollers
+    # cannot do better than sum(ceil(n_i/100)) calls a poll, which the process floor shows apart.
+    describe_floor = math.ceil(jobs / 100) * polls
+    process_floor = sum(math.ceil(share / 100) for share in client.get("shares", [jobs])) * polls
+    ordered, by_share = sorted(runtime), []
+    for share in client.get("shares", [jobs]):
+        by_share.append([runtime[job_id] for job_id in ordered[:share]])
+        ordered = ordered[share:]
+    looks_floor = cadence_floor(by_share, poll)
     latency = [
         fired - (server["first_seen"][job_id] + runtime[job_id])
         for job_id, fired in client["fired"].items()
@@ -119,6 +269,7 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
     row: dict[str, Any] = {
         "provider": provider,
         "jobs": jobs,
+        "processes": scenario.processes,
         "poll_s": poll,
         "job_s": job_seconds,
         "log_rate": log_rate,
@@ -129,6 +280,9 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
         "describe_calls_per_job_minute": round(calls["DescribeJobs"] / job_minutes, 3),
         "describe_floor_per_job_minute": round(describe_floor / job_minutes, 3),
         "describe_vs_floor": round(calls["DescribeJobs"] / describe_floor, 2) if describe_floor else None,
+        "describe_vs_process_floor": round(calls["DescribeJobs"] / process_floor, 2) if process_floor else None,
+        # Against the calls a poller that looks every poll needs (floor and idealisation apart): 1.0 is exact.
+        "describe_vs_cadence_floor": round(calls["DescribeJobs"] / looks_floor, 2) if looks_floor else None,
         "rss_kb_per_job": round((client["waiting_mb"] - client["baseline_mb"]) * 1024 / jobs, 1),
         "cpu_ms_per_job_minute": round(client["cpu_s"] * 1000 / job_minutes, 2),
         "detect_p50_s": percentile(latency, 0.5),
@@ -167,25 +321,43 @@ def main() -> None:
     parser.add_argument("--job-seconds", type=float, default=30)
     parser.add_argument("--log-rates", type=float, nargs="+", default=[0, 2], help="lines per second per job")
     parser.add_argument("--providers", nargs="+", choices=["plus", "amazon"], default=["plus", "amazon"])
+    parser.add_argument(
+        "--processes",
+        type=int,
+        nargs="+",
+        default=[1],
+        help="trigger processes (triggerers) the jobs are spread over, each with its own poller; one row each",
+    )
     parser.add_argument("--amazon-python", default=None, help="python of an environment with the amazon provider")
     parser.add_argument("--out", type=Path, default=None, help="JSON file for the rows (a list)")
+    parser.add_argument(
+        "--append",
+        action="store_true",
+        help="keep the rows already in --out (a provider measured at another N in a second run)",
+    )
     args = parser.parse_args()
     if "amazon" in args.providers and not args.amazon_python:
         parser.error("--amazon-python is needed to measure the amazon provider (`make bench` makes that environment)")
     pythons = {"plus": sys.executable, "amazon": args.amazon_python}
     rows: list[dict[str, Any]] = []
+    if args.append and args.out and args.out.exists():
+        rows = json.loads(args.out.read_text())
     for log_rate in args.log_rates:
         for jobs in args.jobs:
-            for provider in args.providers:
-                began = time.monotonic()
-                scenario = Scenario(provider, jobs, args.poll, args.job_seconds, log_rate)
-                row = run_once(scenario, pythons[provider])
-                row["measured_in_s"] = round(time.monotonic() - began, 1)
-                rows.append(row)
-                print(json.dumps(row), flush=True)
-                if args.out:
-                    args.out.parent.mkdir(parents=True, exist_ok=True)
-                    args.out.write_text(json.dumps(rows, indent=1) + "\n")
+            for processes in args.processes:
+                for provider in args.providers:
+                    began = time.monotonic()
+                    load = os.getloadavg()  # others' CPU use skews CPU and latency: kept with the row
+                    scenario = Scenario(provider, jobs, args.poll, args.job_seconds, log_rate, processes)
+                    row = run_once(scenario, pythons[provider])
+                    row["measured_in_s"] = round(time.monotonic() - began, 1)
+                    row["load_before"] = [round(value, 2) for value in load]
+                    row["load_after"] = [round(value, 2) for value in os.getloadavg()]
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+                    if args.out:
+                        args.out.parent.mkdir(parents=True, exist_ok=True)
+                        args.out.write_text(json.dumps(rows, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -57,6 +57,37 @@ def test_the_trigger_benchmark_and_its_report(tmp_path: Path) -> None:
         assert f"](images/{image})" in text
 
 
+@pytest.mark.timeout(300)
+def test_the_trigger_benchmark_across_triggerers_and_its_report(tmp_path: Path) -> None:
+    results = tmp_path / "results"
+    run_script(
+        "triggers.py",
+        *("--jobs", "20", "--processes", "2", "1", "--poll", "1", "--job-seconds", "3", "--log-rates", "0"),
+        *("--providers", "plus", "--out", str(results / "triggers_scale.json")),
+        timeout=240,
+    )
+    rows = json.loads((results / "triggers_scale.json").read_text())
+    assert [(row["processes"], row["jobs"]) for row in rows] == [(2, 20), (1, 20)]
+    for row in rows:
+        assert row["finished"] == 20 and row["statuses"] == {"success": 20}
+        assert row["calls"]["DescribeJobs"] > 0 and row["detect_p95_s"] is not None
+    spread = rows[0]
+    assert [(part["jobs"], part["finished"]) for part in spread["per_process"]] == [(10, 10), (10, 10)]
+    # 20 jobs: 1 call a poll for one poller, 2 for two (1 + 1): the split's cost, shown apart from the floor.
+    assert spread["describe_vs_floor"] == pytest.approx(2 * spread["describe_vs_process_floor"], rel=0.02)
+    # Looking at each job every poll takes one look more than the floor's runtime / poll (5 looks, not 3.5).
+    assert 0 < spread["describe_vs_cadence_floor"] < spread["describe_vs_process_floor"]
+
+    (results / "triggers.json").write_text(json.dumps([rows[1]]))  # report.py needs the single-process rows too
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text("# Benchmarks\n\n<!-- results:begin -->\n<!-- results:end -->\n")
+    run_script("report.py", "--results", str(results), "--doc", str(doc), timeout=120)
+    text = doc.read_text()
+    assert "### Across triggerers" in text and "| airflow-batch-plus | 20 | 2 |" in text
+    assert "--processes 2 1" in text
+
+
 @pytest.mark.timeout(420)  # starts a whole Airflow: about 100 s on 2 cores beside another test worker
 def test_the_throughput_benchmark_runs_mapped_tasks_through_a_real_airflow(tmp_path: Path) -> None:
     out = tmp_path / "throughput.json"
