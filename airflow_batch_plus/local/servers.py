@@ -203,7 +203,37 @@ def _gone(pid: int) -> bool:
     return state == "Z"
 
 
-class PostgresServer:
+class _LocalServer:
+    """What both servers share: a root directory of their own, a port (0: a free one), the unprivileged
+    user they run as, a password, and `with` starting and stopping them."""
+
+    USER = ""
+    NAME = ""
+
+    def __init__(self, root: Path, port: int = 0, *, say: Say = _quiet):
+        self.root = root.resolve()
+        self.requested_port = port
+        self.port = port
+        self.say = say
+        self.run_as = RunAs.for_server(self.USER, self.NAME)
+        self.password = ""
+
+    def start(self) -> Self:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        return self.start()
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
+    ) -> None:
+        self.stop()
+
+
+class PostgresServer(_LocalServer):
     """A Postgres cluster under `root` (data/, run/ for its unix socket, postgres.log, password), serving the
     database `airflow` to the role `airflow` (the cluster's superuser, password in `root`/password) on
     127.0.0.1:`port` only.
@@ -215,19 +245,15 @@ class PostgresServer:
     """
 
     USER = "postgres"
+    NAME = "Postgres"
     ROLE = "airflow"
     DATABASE = "airflow"
     BINARIES = ("pg_ctl", "initdb", "postgres", "psql")
 
     def __init__(self, root: Path, port: int = 0, *, search_path: str | None = None, say: Say = _quiet):
-        self.root = root.resolve()
-        self.requested_port = port
-        self.port = port
-        self.say = say
         # Found before anything is made: a missing binary is reported with its fix, and nothing is left to undo.
         self.bin = find_binaries(self.BINARIES, search_dirs(search_path))
-        self.run_as = RunAs.for_server(self.USER, "Postgres")
-        self.password = ""
+        super().__init__(root, port, say=say)
         self.pid: int | None = None
 
     @property
@@ -254,14 +280,6 @@ class PostgresServer:
     def dsn(self) -> str:
         """A libpq connection string of the `airflow` database (psql, psycopg2.connect)."""
         return f"host=127.0.0.1 port={self.port} dbname={self.DATABASE} user={self.ROLE} password={self.password}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         """Create the cluster if there is none yet, start it, and create the `airflow` database if missing."""
@@ -401,7 +419,7 @@ class PostgresServer:
             raise DemoError(f"could not create the `{self.DATABASE}` database: {_tail(created.stderr)}")
 
 
-class RedisServer:
+class RedisServer(_LocalServer):
     """A Redis under `root` (redis.conf, redis.log, redis.pid) on 127.0.0.1:`port` only, with a password
     (`requirepass`: other local users cannot read or inject Celery messages) and no persistence.
 
@@ -410,15 +428,11 @@ class RedisServer:
     """
 
     USER = "redis"
+    NAME = "Redis"
 
     def __init__(self, root: Path, port: int = 0, *, search_path: str | None = None, say: Say = _quiet):
-        self.root = root.resolve()
-        self.requested_port = port
-        self.port = port
-        self.say = say
         self.bin = find_binaries(("redis-server",), search_dirs(search_path))["redis-server"]
-        self.run_as = RunAs.for_server(self.USER, "Redis")
-        self.password = ""
+        super().__init__(root, port, say=say)
         self.process: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
@@ -441,14 +455,6 @@ class RedisServer:
     def url(self, database: int = 0) -> str:
         """The broker URL Celery (kombu) and redis-py take."""
         return f"redis://:{urllib.parse.quote(self.password, safe='')}@127.0.0.1:{self.port}/{database}"
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
-    ) -> None:
-        self.stop()
 
     def start(self) -> Self:
         """Start redis-server and return once it answers PING with its password."""
