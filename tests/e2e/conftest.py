@@ -73,11 +73,12 @@ class Airflow:
         run = urllib.parse.quote(run_id, safe="")
         return self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}")  # type: ignore[no-any-return]
 
-    def batch_job_id(self, dag_id: str, run_id: str, task_id: str = "job") -> str | None:
+    def batch_job_id(self, dag_id: str, run_id: str, task_id: str = "job", map_index: int = -1) -> str | None:
         """The job id the operator pushed to XCom `batch_job_id` as soon as it submitted the job, if yet."""
         run = urllib.parse.quote(run_id, safe="")
+        path = f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries/batch_job_id"
         try:
-            entry = self.api(f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries/batch_job_id")
+            entry = self.api(f"{path}?map_index={map_index}")
         except urllib.error.HTTPError as error:
             if error.code == 404:
                 return None

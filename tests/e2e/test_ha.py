@@ -184,7 +184,7 @@ def test_a_user_action_while_two_triggerers_run_stops_each_job_within_5_s_once(
     run_id = start(airflow, dag_id)
     deferred_and_logging(airflow, dag_id, run_id, tasks=2)
     jobs = {
-        int(ti["map_index"]): job_id(airflow, dag_id, run_id, int(ti["map_index"]))
+        int(ti["map_index"]): str(airflow.batch_job_id(dag_id, run_id, map_index=int(ti["map_index"])))
         for ti in task_instances(airflow, dag_id, run_id)
     }
     stops_before = stop_calls(airflow)
@@ -216,12 +216,6 @@ def test_a_user_action_while_two_triggerers_run_stops_each_job_within_5_s_once(
     # The cleared task's next try submitted a job of its own: end it (and with it, the run).
     wait_until("the cleared task to run again", lambda: task_states(airflow, dag_id, run_id).get(1) == "deferred", 120)
     api.call("PATCH", f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/job/1", {"new_state": "failed"})
-
-
-def job_id(airflow: Airflow, dag_id: str, run_id: str, map_index: int) -> str:
-    run = urllib.parse.quote(run_id, safe="")
-    path = f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/job/xcomEntries/batch_job_id?map_index={map_index}"
-    return str(airflow.api(path)["value"])
 
 
 def stop_calls(airflow: Airflow) -> int:
