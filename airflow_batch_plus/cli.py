@@ -8,11 +8,31 @@ import sys
 import threading
 from collections.abc import Sequence
 from types import FrameType
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from airflow_batch_plus.local import AccessKey
+
+
+def _server_key(args: argparse.Namespace) -> AccessKey | None:
+    """The key pair given with --access-key-id/--secret-access-key or in the environment; None: generate one."""
+    from airflow_batch_plus.local import AccessKey
+
+    if args.access_key_id or args.secret_access_key:
+        return AccessKey.of(
+            args.access_key_id or "", args.secret_access_key or "", "--access-key-id/--secret-access-key"
+        )
+    return AccessKey.from_environment()
 
 
 def _local_batch(args: argparse.Namespace) -> int:
     from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer, PortInUseError
 
+    try:
+        key = _server_key(args)
+    except ValueError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     stop = threading.Event()
 
     def request_stop(signum: int, frame: FrameType | None) -> None:
@@ -22,17 +42,15 @@ def _local_batch(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, request_stop)
     config = LocalBatchConfig.fast() if args.fast else LocalBatchConfig()
     try:
-        with LocalBatchServer(port=args.port, config=config, region_name=args.region) as server:
+        with LocalBatchServer(port=args.port, config=config, region_name=args.region, key=key) as server:
             assert server.local_batch is not None
             if not args.no_bootstrap:
                 env = server.local_batch.bootstrap(max_vcpus=args.max_vcpus)
                 print(f"queue: {env.queue_name}  job definition: {env.job_definition_name}", flush=True)
             print(f"Local AWS Batch listening on {server.endpoint_url} (region {args.region})", flush=True)
-            print(
-                f"Use it with: AWS_ENDPOINT_URL={server.endpoint_url} AWS_ACCESS_KEY_ID=testing "
-                f"AWS_SECRET_ACCESS_KEY=testing AWS_DEFAULT_REGION={args.region}",
-                flush=True,
-            )
+            # Printed to whoever started the server, and nowhere else: the pair is what lets a client run commands.
+            variables = " ".join(f"{name}={value}" for name, value in server.client_environment().items())
+            print(f"Use it with: {variables}", flush=True)
             stop.wait()
             print("Stopping: every job process is killed.", flush=True)
     except PortInUseError as error:
@@ -125,6 +143,18 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--max-vcpus", type=int, default=256, help="capacity of the bootstrapped compute environment")
     server.add_argument("--no-bootstrap", action="store_true", help="start empty: no queue or job definition")
     server.add_argument("--fast", action="store_true", help="tens of milliseconds per job state (for tests)")
+    server.add_argument(
+        "--access-key-id",
+        default=None,
+        help="the only access key id the server accepts "
+        "(default: LOCAL_BATCH_ACCESS_KEY_ID, else a random one, printed)",
+    )
+    server.add_argument(
+        "--secret-access-key",
+        default=None,
+        help="its secret (default: LOCAL_BATCH_SECRET_ACCESS_KEY, else random); prefer the variable: "
+        "other local users can read command lines",
+    )
     server.set_defaults(run=_local_batch)
     return parser
 

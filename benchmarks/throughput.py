@@ -32,7 +32,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
 
@@ -45,6 +45,9 @@ from airflow_batch_plus.local.supervisor import (
     Profile,
     Supervisor,
 )
+
+if TYPE_CHECKING:
+    from airflow_batch_plus.local import LocalBatchServer
 
 HERE = Path(__file__).resolve().parent
 DAG_ID = "batch_throughput"
@@ -68,17 +71,17 @@ def task_states(api: AirflowApi, run_id: str) -> dict[str, int]:
     return counts
 
 
-def account_jobs(api: AirflowApi, run_id: str, endpoint_url: str, tasks: int) -> dict[str, int]:
+def account_jobs(api: AirflowApi, run_id: str, server: LocalBatchServer, tasks: int) -> dict[str, int]:
     """Every job of the run, listed and described from Batch, set against every task instance: how many
     tasks had exactly one job, none or several, and how many ended in a state other than their job's."""
     import boto3
 
     batch = boto3.client(
         "batch",
-        endpoint_url=endpoint_url,
+        endpoint_url=server.endpoint_url,
         region_name="us-east-1",
-        aws_access_key_id="testing",  # the local Batch takes any
-        aws_secret_access_key="testing",
+        aws_access_key_id=server.key.access_key_id,
+        aws_secret_access_key=server.key.secret_access_key,
     )
     job_ids = [
         summary["jobId"]
@@ -262,7 +265,7 @@ def measure(
             calls = supervisor.batch.calls
             calls.subtract(calls_before)
             logged = count_logged_lines(settings.state_dir / "airflow" / "logs", run_id)
-            accounting = account_jobs(api, run_id, supervisor.batch.endpoint_url, tasks)
+            accounting = account_jobs(api, run_id, supervisor.batch, tasks)
     lines_per_job = job_seconds // line_seconds
     written = {(index, number) for index in range(tasks) for number in range(1, lines_per_job + 1)}
     triggerers_cpu = meters.used(meters.triggerers)

@@ -10,13 +10,15 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from airflow_batch_plus.local.auth import AccessKey
     from airflow_batch_plus.local.bootstrap import BootstrapResult
     from airflow_batch_plus.local.config import LocalBatchConfig
     from airflow_batch_plus.local.runtime import LocalBatch, LocalBatchServer, PortInUseError
 
-__all__ = ["BootstrapResult", "LocalBatch", "LocalBatchConfig", "LocalBatchServer", "PortInUseError"]
+__all__ = ["AccessKey", "BootstrapResult", "LocalBatch", "LocalBatchConfig", "LocalBatchServer", "PortInUseError"]
 
 _MODULE_OF = {
+    "AccessKey": "airflow_batch_plus.local.auth",
     "BootstrapResult": "airflow_batch_plus.local.bootstrap",
     "LocalBatchConfig": "airflow_batch_plus.local.config",
     "LocalBatch": "airflow_batch_plus.local.runtime",

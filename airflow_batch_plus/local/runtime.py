@@ -18,12 +18,14 @@ from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoReque
 from werkzeug.serving import BaseWSGIServer, make_server
 
 from airflow_batch_plus.local.api import registry
+from airflow_batch_plus.local.auth import AccessKey, SignatureGate
 from airflow_batch_plus.local.bootstrap import BootstrapResult, bootstrap
 from airflow_batch_plus.local.cloudwatch import moto_logs_lock
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
-FAKE_ACCESS_KEY = "testing"  # moto maps any unknown key to its default account 123456789012
+# In process, nothing checks signatures; moto maps any unknown key to its default account 123456789012.
+IN_PROCESS_KEY = AccessKey("testing", "testing")
 
 
 @functools.cache
@@ -36,7 +38,8 @@ class LocalBatch:
     """AWS Batch and CloudWatch Logs in this process, jobs run as local processes.
 
     In process (the default), moto's `mock_aws` intercepts every boto3 call made inside the block, so
-    code under test needs no endpoint. With `endpoint_url`, clients go to a `LocalBatchServer` instead.
+    code under test needs no endpoint. With `endpoint_url`, clients go to a `LocalBatchServer` instead,
+    signed with its `key`.
     """
 
     def __init__(
@@ -45,10 +48,12 @@ class LocalBatch:
         *,
         region_name: str = "us-east-1",
         endpoint_url: str | None = None,
+        key: AccessKey = IN_PROCESS_KEY,
     ):
         self.config = config or LocalBatchConfig()
         self.region_name = region_name
         self.endpoint_url = endpoint_url
+        self.key = key
         self.env: BootstrapResult | None = None
         self._mock: Any = None
         self._clients: dict[str, Any] = {}
@@ -75,8 +80,8 @@ class LocalBatch:
         """
         if service not in self._clients:
             session = boto3.session.Session(
-                aws_access_key_id=FAKE_ACCESS_KEY,
-                aws_secret_access_key=FAKE_ACCESS_KEY,
+                aws_access_key_id=self.key.access_key_id,
+                aws_secret_access_key=self.key.secret_access_key,
                 region_name=self.region_name,
                 botocore_session=_shared_botocore_session(),
             )
@@ -145,22 +150,46 @@ class PortInUseError(RuntimeError):
 class LocalBatchServer:
     """The local Batch over HTTP on 127.0.0.1, for `AWS_ENDPOINT_URL` and other processes.
 
-    `port=0` picks a free port. Leaving the block stops the server and kills every job process.
+    `port=0` picks a free port. Only requests signed with `key` (a fresh random pair unless given) are
+    served; the others get AWS's answer for an unknown key or a bad signature. Leaving the block stops
+    the server and kills every job process.
     """
 
-    def __init__(self, port: int = 0, config: LocalBatchConfig | None = None, *, region_name: str = "us-east-1"):
+    def __init__(
+        self,
+        port: int = 0,
+        config: LocalBatchConfig | None = None,
+        *,
+        region_name: str = "us-east-1",
+        key: AccessKey | None = None,
+    ):
         self._requested_port = port
         self._config = config or LocalBatchConfig()
         self._region_name = region_name
+        self.key = key or AccessKey.generate()
         self._server: BaseWSGIServer | None = None
         self._thread: threading.Thread | None = None
         self._app = _CountingApp(DomainDispatcherApplication(create_backend_app))
+        self._gate = SignatureGate(self._app, self.key)
         self.local_batch: LocalBatch | None = None
 
     @property
     def calls(self) -> Counter[str]:
         """Requests served so far by action: "describejobs", "FilterLogEvents", ... (benchmarks read it)."""
         return self._app.counted()
+
+    @property
+    def refused(self) -> int:
+        """Requests refused because they were not signed with `key`."""
+        return self._gate.refused
+
+    def client_environment(self) -> dict[str, str]:
+        """What another process needs to use this server: endpoint, key pair and region."""
+        return {
+            "AWS_ENDPOINT_URL": self.endpoint_url,
+            **self.key.environment(),
+            "AWS_DEFAULT_REGION": self._region_name,
+        }
 
     @property
     def port(self) -> int:
@@ -192,11 +221,13 @@ class LocalBatchServer:
         self._server = make_server(
             "127.0.0.1",
             self._requested_port,
-            self._app,
+            self._gate,
             threaded=True,
             request_handler=_QuietRequestHandler,
         )
-        self.local_batch = LocalBatch(self._config, region_name=self._region_name, endpoint_url=self.endpoint_url)
+        self.local_batch = LocalBatch(
+            self._config, region_name=self._region_name, endpoint_url=self.endpoint_url, key=self.key
+        )
         self.local_batch.__enter__()
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-batch-server", daemon=True)
         self._thread.start()

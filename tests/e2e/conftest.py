@@ -25,7 +25,8 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_batch_plus.local.supervisor import LOGIN, DemoSettings, Profile, Supervisor
+from airflow_batch_plus.local.login import DemoLogin
+from airflow_batch_plus.local.supervisor import DemoSettings, Profile, Supervisor
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -57,10 +58,16 @@ class Airflow:
     supervisor: Supervisor
     batch: Any
 
+    @property
+    def login(self) -> DemoLogin:
+        """The login the supervisor generated (or reused) as it started, from the demo's passwords file."""
+        assert self.supervisor.login is not None, "the supervisor was not started"
+        return self.supervisor.login
+
     def api(self, path: str) -> Any:
         request = urllib.request.Request(
             f"{self.url}/auth/token",
-            data=json.dumps({"username": LOGIN[0], "password": LOGIN[1]}).encode(),
+            data=json.dumps({"username": self.login.username, "password": self.login.password}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(request, timeout=30) as response:  # our own 127.0.0.1 URL
@@ -145,8 +152,8 @@ def run_demo(
             "batch",
             endpoint_url=supervisor.batch.endpoint_url,
             region_name="us-east-1",
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing",
+            aws_access_key_id=supervisor.batch.key.access_key_id,
+            aws_secret_access_key=supervisor.batch.key.secret_access_key,
         )
         yield Airflow(url, supervisor, batch)
     finally:

@@ -29,12 +29,7 @@ def batch_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBatchServer]:
     with LocalBatchServer(port=0, config=config) as server:
         assert server.local_batch is not None
         server.local_batch.bootstrap()
-        for name, value in {
-            "AWS_ENDPOINT_URL": server.endpoint_url,
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in server.client_environment().items():
             monkeypatch.setenv(name, value)
         yield server
 
@@ -44,4 +39,10 @@ def batch(batch_server: LocalBatchServer) -> Any:
     """A plain boto3 Batch client on the local Batch, for looking at jobs the way a user would."""
     import boto3
 
-    return boto3.client("batch", endpoint_url=batch_server.endpoint_url, region_name="us-east-1")
+    return boto3.client(
+        "batch",
+        endpoint_url=batch_server.endpoint_url,
+        region_name="us-east-1",
+        aws_access_key_id=batch_server.key.access_key_id,
+        aws_secret_access_key=batch_server.key.secret_access_key,
+    )

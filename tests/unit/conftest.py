@@ -18,12 +18,9 @@ def proxied_batch(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBatchServer]
     with LocalBatchServer(port=0, config=LocalBatchConfig.fast()) as server:
         assert server.local_batch is not None
         server.local_batch.bootstrap()
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "testing",
-            "AWS_SECRET_ACCESS_KEY": "testing",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
-            monkeypatch.setenv(name, value)
+        for name, value in server.client_environment().items():
+            if name != "AWS_ENDPOINT_URL":  # set by `fault_proxy`: clients go through the proxy
+                monkeypatch.setenv(name, value)
         yield server
 
 
@@ -42,6 +39,5 @@ def fault_proxy(
 @pytest.fixture
 def direct_batch(proxied_batch: LocalBatchServer) -> Any:
     """A Batch client that bypasses the proxy: how a test sees what Batch really holds."""
-    import boto3
-
-    return boto3.client("batch", endpoint_url=proxied_batch.endpoint_url, region_name="us-east-1")
+    assert proxied_batch.local_batch is not None
+    return proxied_batch.local_batch.client("batch")

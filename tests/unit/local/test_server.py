@@ -17,12 +17,7 @@ def test_any_boto3_client_pointed_at_the_endpoint_works(monkeypatch: pytest.Monk
         assert server.local_batch is not None
         env = server.local_batch.bootstrap()
         assert server.endpoint_url.startswith("http://127.0.0.1:")
-        monkeypatch.setenv("AWS_ENDPOINT_URL", server.endpoint_url)
-        for name, value in {
-            "AWS_ACCESS_KEY_ID": "k",
-            "AWS_SECRET_ACCESS_KEY": "s",
-            "AWS_DEFAULT_REGION": "us-east-1",
-        }.items():
+        for name, value in server.client_environment().items():
             monkeypatch.setenv(name, value)
         batch: Any = boto3.client("batch")  # configured by the environment alone, as another process would be
         job_id = batch.submit_job(
@@ -90,8 +85,8 @@ def test_log_reads_over_http_wait_for_a_job_line_being_written() -> None:
             "logs",
             endpoint_url=server.endpoint_url,
             region_name="us-east-1",
-            aws_access_key_id="k",
-            aws_secret_access_key="s",
+            aws_access_key_id=server.key.access_key_id,
+            aws_secret_access_key=server.key.secret_access_key,
         )
         group = f"/test/{uuid.uuid4()}"  # moto's backends are per process, shared by the tests run in it
         LogSink("123456789012", "us-east-1").write(group, "stream-0", "a line", int(time.time() * 1000))
