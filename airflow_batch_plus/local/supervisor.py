@@ -36,6 +36,8 @@ from typing import IO, TYPE_CHECKING, Literal
 
 from airflow_batch_plus.local import hostname, sqlite
 from airflow_batch_plus.local.errors import DemoError, check_port_free
+from airflow_batch_plus.local.login import USERNAME, DemoLogin, ensure_login, passwords_file, read_login
+from airflow_batch_plus.local.private import write_private
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 
 if TYPE_CHECKING:
@@ -43,7 +45,6 @@ if TYPE_CHECKING:
 
 __all__ = [
     "COMPONENTS",
-    "LOGIN",
     "AirflowApi",
     "ComponentSpec",
     "DemoError",
@@ -63,7 +64,6 @@ COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
 HA_TRIGGERERS = ("triggerer", "triggerer-2")
 CELERY_WORKERS = ("celery-worker-1", "celery-worker-2")
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
-LOGIN = ("admin", "admin")
 STOP_GRACE_SECONDS = 10.0
 # What the "ha" profile needs from the `ha` dependency group, by import name.
 HA_MODULES = ("airflow.providers.celery", "celery", "psycopg2", "asyncpg")
@@ -160,11 +160,15 @@ def default_dags_folder() -> Path:
 
 
 def airflow_environment(
-    settings: DemoSettings, endpoint_url: str, jwt_secret: str, backends: HaBackends | None = None
+    settings: DemoSettings, batch: Mapping[str, str], jwt_secret: str, backends: HaBackends | None = None
 ) -> dict[str, str]:
-    """The environment every Airflow component of the demo shares; the "ha" profile needs its `backends`."""
+    """The environment every Airflow component of the demo shares; the "ha" profile needs its `backends`.
+
+    `batch` is what a client of the local Batch server needs (`LocalBatchServer.client_environment()`: its
+    endpoint and the key pair it accepts); tasks and triggers reach it through boto3's AWS_* variables.
+    """
     home = settings.state_dir / "airflow"
-    passwords = home / "passwords.json"
+    passwords = passwords_file(settings.state_dir)
     api = f"http://127.0.0.1:{settings.api_port}"
     if settings.profile == "ha":
         if backends is None:
@@ -189,7 +193,7 @@ def airflow_environment(
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         **database,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{LOGIN[0]}:admin",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",  # user admin, role admin
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(settings.api_port),
@@ -197,10 +201,7 @@ def airflow_environment(
         "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **batch,
         "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}),
         **settings.extra_env,
     }
@@ -219,6 +220,7 @@ class Supervisor:
         self.redis: RedisServer | None = None
         self.backends: HaBackends | None = None
         self.env: dict[str, str] = {}
+        self.login: DemoLogin | None = None  # made by start()
         self._stopping = False
         self._stopped: set[str] = set()  # stopped on purpose (stop_component): not a death to report
         self._paused: set[str] = set()
@@ -248,14 +250,19 @@ class Supervisor:
             raise DemoError(str(error)) from None
         assert self.batch.local_batch is not None
         env = self.batch.local_batch.bootstrap(max_vcpus=settings.max_vcpus)
+        settings.state_dir.mkdir(parents=True, exist_ok=True)
+        key_file = self.batch_key_file
+        write_private(
+            key_file, "".join(f"export {name}={value}\n" for name, value in self.batch.client_environment().items())
+        )
         self.say(
             f"Local AWS Batch on {self.batch.endpoint_url} (queue {env.queue_name}, job definition "
-            f"{env.job_definition_name})"
+            f"{env.job_definition_name}; its key pair for the AWS CLI: . {key_file})"
         )
         home = settings.state_dir / "airflow"
         home.mkdir(parents=True, exist_ok=True)
-        (home / "passwords.json").write_text(json.dumps({LOGIN[0]: LOGIN[1]}))
-        self.env = airflow_environment(settings, self.batch.endpoint_url, secrets.token_hex(16), self.backends)
+        self.login = login = ensure_login(settings.state_dir)  # generated on the first start, 0600; reused after
+        self.env = airflow_environment(settings, self.batch.client_environment(), secrets.token_hex(16), self.backends)
         if self.postgres is not None:
             self.say(f"Preparing the Airflow database (Postgres on 127.0.0.1:{self.postgres.port}, home {home})")
         else:
@@ -267,7 +274,10 @@ class Supervisor:
         self._wait_healthy(url, deadline=started + settings.startup_timeout)
         if settings.first_dag:
             self.trigger(settings.first_dag, deadline=started + settings.startup_timeout)
-        self.say(f"Airflow is ready in {time.monotonic() - started:.0f} s: {url}  (login {LOGIN[0]} / {LOGIN[1]})")
+        self.say(
+            f"Airflow is ready in {time.monotonic() - started:.0f} s: {url}  "
+            f"(login {login.username} / {login.password}, kept in {login.path})"
+        )
         return url
 
     def _start_servers(self) -> None:
@@ -446,9 +456,16 @@ class Supervisor:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.settings.api_port}"
 
+    @property
+    def batch_key_file(self) -> Path:
+        """The local Batch's endpoint and key pair as shell `export` lines (0600; a new pair every start)."""
+        return self.settings.state_dir / "local-batch.env"
+
     def api(self) -> AirflowApi:
-        """A client of the demo Airflow's REST API, logged in."""
-        return AirflowApi(self.url, *LOGIN)
+        """A client of the demo Airflow's REST API, logged in (with the login in the state directory when this
+        supervisor did not start the demo itself)."""
+        login = self.login or read_login(self.settings.state_dir)
+        return AirflowApi(self.url, login.username, login.password)
 
     def trigger(self, dag_id: str, deadline: float) -> str:
         """Unpause and trigger `dag_id` through the REST API once the DAG processor has loaded it; the run id."""

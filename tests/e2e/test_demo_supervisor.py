@@ -1,5 +1,6 @@
-"""The README's demo command, as a user runs it: Airflow and the local Batch up on 127.0.0.1, the first
-example DAG run to success with the job's lines in its task log, and nothing left behind after SIGTERM.
+"""The README's demo command, as a user runs it: Airflow and the local Batch up on 127.0.0.1, the login it
+prints (a generated password, in a passwords file only we can read, admin/admin refused), the first example
+DAG run to success with the job's lines in its task log, and nothing left behind after SIGTERM.
 """
 
 from __future__ import annotations
@@ -9,15 +10,20 @@ import os
 import re
 import signal
 import socket
+import stat
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+
+from airflow_batch_plus.local.login import read_login
 
 STARTUP_SECONDS = 300
 
@@ -37,9 +43,10 @@ def alive(pid: int) -> bool:
 
 
 class Demo:
-    def __init__(self, process: subprocess.Popen[str], port: int):
+    def __init__(self, process: subprocess.Popen[str], port: int, state_dir: Path):
         self.process = process
         self.url = f"http://127.0.0.1:{port}"
+        self.state_dir = state_dir
         self.output: list[str] = []
 
     def read_until(self, text: str, timeout: float) -> None:
@@ -54,14 +61,18 @@ class Demo:
                 return
         raise AssertionError(f"the demo never printed {text!r}; it printed:\n" + "\n".join(self.output[-40:]))
 
-    def api(self, path: str) -> Any:
+    def token(self, username: str, password: str) -> str:
         token_request = urllib.request.Request(
             f"{self.url}/auth/token",
-            data=json.dumps({"username": "admin", "password": "admin"}).encode(),
+            data=json.dumps({"username": username, "password": password}).encode(),
             headers={"Content-Type": "application/json"},
         )
         with urllib.request.urlopen(token_request, timeout=30) as response:
-            token = json.loads(response.read())["access_token"]
+            return str(json.loads(response.read())["access_token"])
+
+    def api(self, path: str) -> Any:
+        login = read_login(self.state_dir)  # the password the demo generated, from its passwords file
+        token = self.token(login.username, login.password)
         request = urllib.request.Request(f"{self.url}{path}", headers={"Authorization": f"Bearer {token}"})
         with urllib.request.urlopen(request, timeout=30) as response:
             return json.loads(response.read())
@@ -78,7 +89,7 @@ def demo(tmp_path: Path) -> Iterator[Demo]:
         start_new_session=True,
         env={key: value for key, value in os.environ.items() if not key.startswith(("AIRFLOW", "AWS_"))},
     )
-    running = Demo(process, port)
+    running = Demo(process, port, tmp_path)
     try:
         yield running
     finally:
@@ -91,6 +102,30 @@ def test_the_demo_serves_a_successful_run_and_leaves_nothing_behind(demo: Demo) 
     demo.read_until("Airflow is ready", STARTUP_SECONDS)
     pids = [int(pid) for pid in re.findall(r"\(pid (\d+),", "\n".join(demo.output))]
     assert len(pids) == 4, demo.output
+    # The login it printed is the one in the passwords file, which only we can read even after Airflow's API
+    # server opened it; the old admin/admin is refused.
+    login = read_login(demo.state_dir)
+    assert login.password != "admin"
+    assert f"(login admin / {login.password}, kept in {login.path})" in demo.output[-1]
+    assert stat.S_IMODE(login.path.stat().st_mode) == 0o600
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        demo.token("admin", "admin")
+    assert refused.value.code == 401
+    # The local Batch's key pair is in a file only we can read, named in the output but not printed there, and
+    # it is what a client (the AWS CLI, boto3) needs.
+    key_file = demo.state_dir / "local-batch.env"
+    assert f". {key_file})" in "\n".join(demo.output)
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    exported = dict(line.removeprefix("export ").split("=", 1) for line in key_file.read_text().splitlines())
+    assert exported["AWS_SECRET_ACCESS_KEY"] not in "\n".join(demo.output)
+    batch = boto3.client(
+        "batch",
+        endpoint_url=exported["AWS_ENDPOINT_URL"],
+        region_name=exported["AWS_DEFAULT_REGION"],
+        aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
+    )
+    assert [queue["jobQueueName"] for queue in batch.describe_job_queues()["jobQueues"]] == ["local-queue"]
 
     dag_id = "example_batch_deferrable"
     deadline = time.monotonic() + 120

@@ -19,8 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from playwright.sync_api import Locator, Page, expect
 
-from airflow_batch_plus.local.supervisor import LOGIN
-
 if TYPE_CHECKING:
     from conftest import Airflow
 
@@ -46,11 +44,12 @@ def submitted_job(airflow: Airflow, dag_id: str, run_id: str) -> str:
     )
 
 
-def log_in(page: Page, url: str) -> None:
-    """Open `url`; Airflow sends us to its login form first, then back to `url`."""
-    page.goto(url)
-    page.get_by_label("Username").fill(LOGIN[0])
-    page.get_by_label("Password").fill(LOGIN[1])
+def log_in(page: Page, airflow: Airflow, path: str = "") -> None:
+    """Open `path` of the UI; Airflow sends us to its login form first (we fill in the login the demo
+    generated), then back to `path`."""
+    page.goto(f"{airflow.url}{path}")
+    page.get_by_label("Username").fill(airflow.login.username)
+    page.get_by_label("Password").fill(airflow.login.password)
     page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(lambda address: "/auth/login" not in address)
 
@@ -119,7 +118,7 @@ def screenshot(page: Page, artifacts: Path, name: str) -> None:
 
 def test_the_jobs_lines_appear_in_the_log_view_while_it_runs(airflow: Airflow, page: Page, artifacts: Path) -> None:
     dag_id = "ui_live_logs"
-    log_in(page, airflow.url)
+    log_in(page, airflow)
     page.get_by_role("link", name="Dags", exact=True).click()
     page.get_by_role("link", name=dag_id, exact=True).first.click()
     page.wait_for_url(f"**/dags/{dag_id}")
@@ -146,7 +145,7 @@ def test_the_jobs_lines_appear_in_the_log_view_while_it_runs(airflow: Airflow, p
 
 def test_marking_a_deferred_task_failed_stops_its_job(airflow: Airflow, page: Page, artifacts: Path) -> None:
     dag_id = "ui_mark_failed"
-    log_in(page, f"{airflow.url}/dags/{dag_id}")
+    log_in(page, airflow, f"/dags/{dag_id}")
     run_id = trigger(page, dag_id)
     open_task_instance(page, dag_id, run_id)
     job_id = submitted_job(airflow, dag_id, run_id)
@@ -168,7 +167,7 @@ def test_marking_a_deferred_task_failed_stops_its_job(airflow: Airflow, page: Pa
 
 def test_clearing_a_deferred_task_stops_its_job(airflow: Airflow, page: Page, artifacts: Path) -> None:
     dag_id = "ui_clear"
-    log_in(page, f"{airflow.url}/dags/{dag_id}")
+    log_in(page, airflow, f"/dags/{dag_id}")
     run_id = trigger(page, dag_id)
     open_task_instance(page, dag_id, run_id)
     job_id = submitted_job(airflow, dag_id, run_id)

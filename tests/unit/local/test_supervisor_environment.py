@@ -11,12 +11,14 @@ import pytest
 
 from airflow_batch_plus.local.supervisor import DemoSettings, HaBackends, airflow_environment, component_specs
 
+BATCH = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_DEFAULT_REGION": "us-east-1"}
+
 
 def test_every_airflow_process_reads_its_sqlite_wait_without_importing_the_local_batch(tmp_path: Path) -> None:
     """Airflow imports `[database] sql_alchemy_connect_args` by path in every process; when that path was
     in the local Batch's package, each api-server, scheduler, dag-processor and triggerer imported moto
     (about 3 s of CPU on 2 cores) only to read `{"timeout": 120}`."""
-    env = airflow_environment(DemoSettings(state_dir=tmp_path, dags_folder=tmp_path), "http://127.0.0.1:1", "s")
+    env = airflow_environment(DemoSettings(state_dir=tmp_path, dags_folder=tmp_path), BATCH, "s")
     paths = {
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS"],
         env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC"],
@@ -40,13 +42,13 @@ def test_the_ha_profile_runs_celery_on_postgres_and_redis_without_the_sqlite_set
         "redis://:p@127.0.0.1:2/0",
         "db+postgresql+psycopg2://a:p@127.0.0.1:1/airflow",
     )
-    env = airflow_environment(settings, "http://127.0.0.1:1", "s", backends)
+    env = airflow_environment(settings, BATCH, "s", backends)
     assert env["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor"
     assert env["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC"] == backends.sql_alchemy_conn_async
     assert env["AIRFLOW__CELERY__BROKER_URL"] == backends.broker_url
     assert not [key for key in env if "CONNECT_ARGS" in key]
     with pytest.raises(ValueError, match="needs its backends"):
-        airflow_environment(settings, "http://127.0.0.1:1", "s")
+        airflow_environment(settings, BATCH, "s")
 
     specs = component_specs(settings)
     assert list(specs) == [
