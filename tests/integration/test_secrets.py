@@ -17,20 +17,22 @@ from airflow_batch_plus.local import LocalBatchServer
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
 TOKEN = "tok-5be1c0de-never-print-me"
-SECRET_KEY = "wJalrXUtnFEMI-never-print-this-key"
 
 
 @pytest.fixture
-def secretive_connection(batch_server: LocalBatchServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
-    """`aws_through_faults`, the connection the *_faults test DAGs use, here with a secret key of its own."""
+def secretive_connection(batch_server: LocalBatchServer, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
+    """`aws_through_faults`, the connection the *_faults test DAGs use, here with the key pair in the
+    connection itself (not the environment); yields its secret key, which the local Batch checks."""
     connection = {
         "conn_type": "aws",
-        "login": "AKIAEXAMPLEKEYID0001",
-        "password": SECRET_KEY,
+        "login": batch_server.key.access_key_id,
+        "password": batch_server.key.secret_access_key,
         "extra": {"region_name": "us-east-1", "endpoint_url": batch_server.endpoint_url},
     }
+    for variable in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):  # the connection's pair or nothing
+        monkeypatch.delenv(variable)
     monkeypatch.setenv("AIRFLOW_CONN_AWS_THROUGH_FAULTS", json.dumps(connection))
-    yield
+    yield batch_server.key.secret_access_key
 
 
 def rendered_fields(run: Any) -> list[dict[str, Any]]:
@@ -68,8 +70,9 @@ def test_an_override_environment_value_is_nowhere_even_when_the_job_prints_it(
 
 
 def test_the_aws_connections_secret_key_is_nowhere(
-    batch: Any, secretive_connection: None, capfd: pytest.CaptureFixture[str]
+    batch: Any, secretive_connection: str, capfd: pytest.CaptureFixture[str]
 ) -> None:
+    secret_key = secretive_connection
     import logging
 
     logging.getLogger("botocore").setLevel(logging.DEBUG)  # botocore at its most talkative
@@ -80,5 +83,5 @@ def test_the_aws_connections_secret_key_is_nowhere(
     output = capfd.readouterr()
 
     assert run.state == "success"
-    assert SECRET_KEY not in output.out + output.err
-    assert SECRET_KEY not in json.dumps(xcoms(run), default=str) + json.dumps(rendered_fields(run))
+    assert secret_key not in output.out + output.err
+    assert secret_key not in json.dumps(xcoms(run), default=str) + json.dumps(rendered_fields(run))
