@@ -196,6 +196,10 @@ class JobSnapshot:
     is_main_node: bool | None = None
     tags: Mapping[str, str] = field(default_factory=dict)
     log_streams: tuple[LogStream, ...] = ()
+    # EKS-properties jobs: their output is in the pod's logs, not CloudWatch. The newest attempt's pod.
+    is_eks: bool = False
+    pod_name: str | None = None
+    pod_namespace: str | None = None
     # The job's environment as DescribeJobs returned it: only for masking values that may be secrets.
     # Never serialised (`to_dict` leaves it out), so it reaches no event, XCom or log.
     environment: Mapping[str, str] = field(default_factory=dict, repr=False, compare=False)
@@ -232,6 +236,8 @@ class JobSnapshot:
         nodes = item.get("nodeProperties") or {}
         node = item.get("nodeDetails") or {}
         attempts = tuple(_parse_attempt(attempt, item) for attempt in item.get("attempts") or ())
+        pod = (item.get("eksProperties") or {}).get("podProperties") or {}
+        eks_attempt = (item.get("eksAttempts") or [{}])[-1]
         return cls(
             job_id=item["jobId"],
             job_name=item.get("jobName", ""),
@@ -254,6 +260,9 @@ class JobSnapshot:
             is_main_node=node.get("isMainNode"),
             tags=dict(item.get("tags") or {}),
             log_streams=_discover_log_streams(item, attempts),
+            is_eks="eksProperties" in item,
+            pod_name=pod.get("podName") or eks_attempt.get("podName"),
+            pod_namespace=(pod.get("metadata") or {}).get("namespace") or eks_attempt.get("podNamespace"),
             environment=_environment(item),
         )
 
@@ -291,6 +300,9 @@ class JobSnapshot:
             "is_main_node": self.is_main_node,
             "tags": dict(self.tags),
             "log_streams": [stream.to_dict() for stream in self.log_streams],
+            "is_eks": self.is_eks,
+            "pod_name": self.pod_name,
+            "pod_namespace": self.pod_namespace,
         }
 
     @classmethod

@@ -8,15 +8,18 @@ are pinned by tests/unit/local/test_moto_canary.py.
 
 from __future__ import annotations
 
+import copy
 import json
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.batch import urls as batch_urls
+from moto.batch.exceptions import ClientException
 from moto.batch.models import batch_backends
 from moto.batch.responses import BatchResponse
 
+from airflow_batch_plus.local import rules
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
@@ -30,6 +33,7 @@ JOB_ACTIONS = (
     "terminatejobs",
     "updatecomputeenvironment",
     "describejobdefinitions",
+    "registerjobdefinition",
 )
 SCALING_FIELDS = ("minvCpus", "maxvCpus", "desiredvCpus")
 # Bulk stops that AWS has and moto does not route yet.
@@ -155,13 +159,78 @@ def _updatecomputeenvironment(self: BatchResponse) -> str:
     return answer
 
 
+# moto's JobDefinition takes containerProperties or eksProperties only: an ecsProperties definition is
+# registered with this stand-in, which is then removed and the ecsProperties kept on the definition.
+_ECS_STAND_IN = {
+    "image": "ecs-properties",
+    "resourceRequirements": [{"type": "VCPU", "value": "1"}, {"type": "MEMORY", "value": "512"}],
+}
+
+
+def _registerjobdefinition(self: BatchResponse) -> str:
+    """moto refuses ecsProperties job definitions, and a new revision inherits properties its request left out:
+    register through moto, then keep exactly the properties the request gave."""
+    body = _body(self)
+    ecs, eks = body.get("ecsProperties"), body.get("eksProperties")
+    try:
+        if ecs is not None:
+            rules.check_ecs_properties(ecs)
+        if eks is not None:
+            rules.check_eks_properties(eks)
+    except ValueError as error:
+        raise ClientException(str(error)) from None
+    backend: Any = batch_backends[self.current_account][self.region]
+    definition: Any
+    if ecs is None:
+        answer = registry.original("registerjobdefinition")(self)
+        definition = backend.get_job_definition_by_arn(json.loads(answer)["jobDefinitionArn"])
+    else:
+        definition = backend.register_job_definition(
+            def_name=body.get("jobDefinitionName"),
+            parameters=body.get("parameters"),
+            _type=body.get("type"),
+            tags=body.get("tags"),
+            retry_strategy=body.get("retryStrategy"),
+            container_properties=copy.deepcopy(_ECS_STAND_IN),
+            node_properties=None,
+            eks_properties=None,
+            timeout=body.get("timeout"),
+            platform_capabilities=body.get("platformCapabilities"),
+            propagate_tags=body.get("propagateTags"),
+        )
+        answer = json.dumps(
+            {
+                "jobDefinitionArn": definition.arn,
+                "jobDefinitionName": definition.name,
+                "revision": definition.revision,
+            }
+        )
+    if body.get("containerProperties") is None:
+        definition.container_properties = None
+    if eks is None:
+        definition.eks_properties = None
+    definition.ecs_properties = copy.deepcopy(ecs)
+    return answer
+
+
+def _with_ecs_properties(answer: str, backend: Any) -> str:
+    """Add each ECS-properties definition's ecsProperties, which moto's describe() does not know."""
+    result = json.loads(answer)
+    for item in result.get("jobDefinitions") or []:
+        definition = backend.get_job_definition_by_arn(item["jobDefinitionArn"])
+        ecs = getattr(definition, "ecs_properties", None)
+        if ecs is not None:
+            item["ecsProperties"] = ecs
+    return json.dumps(result)
+
+
 def _describejobdefinitions(self: BatchResponse) -> str:
     """moto matches `jobDefinitions` entries by ARN or bare name only; AWS also takes `name:revision`."""
     body = _body(self)
     entries = body.get("jobDefinitions")
-    if not entries:
-        return registry.original("describejobdefinitions")(self)
     backend = batch_backends[self.current_account][self.region]
+    if not entries:
+        return _with_ecs_properties(registry.original("describejobdefinitions")(self), backend)
     found = []
     for entry in entries:
         if ":" in entry and not entry.startswith("arn:"):
@@ -169,9 +238,10 @@ def _describejobdefinitions(self: BatchResponse) -> str:
         else:
             found += backend.get_job_definitions(entry)
     status = body.get("status")
-    return json.dumps(
+    answer = json.dumps(
         {"jobDefinitions": [definition.describe() for definition in found if status in (None, definition.status)]}
     )
+    return _with_ecs_properties(answer, backend)
 
 
 _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
@@ -184,4 +254,5 @@ _HANDLERS: dict[str, Callable[[BatchResponse], str]] = {
     "terminatejobs": _terminatejobs,
     "updatecomputeenvironment": _updatecomputeenvironment,
     "describejobdefinitions": _describejobdefinitions,
+    "registerjobdefinition": _registerjobdefinition,
 }

@@ -10,11 +10,13 @@ import base64
 import copy
 import itertools
 import signal
+import socket
 import tempfile
 import threading
 import time
 import uuid
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 from moto.batch.exceptions import ClientException
@@ -23,8 +25,8 @@ from moto.batch.models import batch_backends
 from airflow_batch_plus.local import rules
 from airflow_batch_plus.local.cloudwatch import LogSink
 from airflow_batch_plus.local.config import LocalBatchConfig
-from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, LocalJob, now_ms
-from airflow_batch_plus.local.process import JobProcess
+from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, ContainerRun, LocalJob, now_ms
+from airflow_batch_plus.local.process import JobProcess, LineSink
 
 MAX_REASON = 1024
 MAX_DESCRIBE = 100
@@ -35,6 +37,9 @@ DEPENDENCY_FAILED = "Dependent Job failed"
 TIMED_OUT = "Job attempt duration exceeded timeout"
 FAILED_TO_START = "Task failed to start"
 ARRAY_CHILD_FAILED = "Array Child Job failed"
+# EKS jobs: the pod ends when every container has; the local Batch's own wording (AWS's is not documented).
+POD_SUCCEEDED = "Pod completed: every container exited with code 0"
+POD_FAILED = "Pod failed: a container exited with a non-zero code"
 
 
 class LocalBatchEngine:
@@ -81,6 +86,7 @@ class LocalBatchEngine:
             if retry_strategy and not 1 <= int(retry_strategy.get("attempts", 1)) <= 10:
                 raise ClientException("retryStrategy.attempts must be between 1 and 10")
             container, node_properties, node_overrides = self._job_shape(definition, request)
+            ecs_properties, eks_properties = self._task_shape(definition, request)
             job_id = str(uuid.uuid4())
             propagate = request.get("propagateTags")
             job = LocalJob(
@@ -104,8 +110,10 @@ class LocalBatchEngine:
                 scheduling_priority=request.get("schedulingPriorityOverride"),
                 array_size=int(array_size) if array_size is not None else None,
                 node_properties=node_properties,
+                ecs_properties=ecs_properties,
+                eks_properties=eks_properties,
             )
-            job.vcpus = rules.vcpus_of(container or {})
+            job.vcpus = self._vcpus(job)
             job.node_overrides = node_overrides
             self._jobs[job_id] = job
             if job.tags:
@@ -180,15 +188,23 @@ class LocalBatchEngine:
         self._thread.join(timeout=5)
         with self._lock:
             for job in self._jobs.values():
-                if job.process is not None:
-                    job.process.kill()
-                    job.process = None
+                for process in job.live_processes():
+                    process.kill()
+                job.process = None
+                for run in job.current.runs() if job.current is not None else []:
+                    run.process = None
         self._workdir.cleanup()
 
     def processes(self) -> list[int]:
         """PIDs of the job processes alive now (for tests and the demo)."""
         with self._lock:
-            return [job.process.pid for job in self._jobs.values() if job.process is not None]
+            return [process.pid for job in self._jobs.values() for process in job.live_processes()]
+
+    def pod_log(self, pod_name: str, container: str) -> list[str]:
+        """What an EKS job's pod container printed (`kubectl logs <pod> -c <container>` on AWS): never CloudWatch."""
+        path = Path(self._workdir.name, "pods", pod_name, f"{container}.log")
+        with self._lock:
+            return path.read_text().splitlines() if path.exists() else []
 
     # ----- request helpers -----------------------------------------------------------------------
 
@@ -207,11 +223,9 @@ class LocalBatchEngine:
             found = max(active, key=lambda jd: jd.revision) if active else None
         if found is None or found.status != "ACTIVE":
             raise ClientException(f"Job definition {identifier} does not exist or is not ACTIVE")
-        if found.container_properties is None and found.node_properties is None:
-            raise ClientException(
-                f"Job definition {identifier}: the local Batch runs containerProperties and nodeProperties "
-                "job definitions only (not EKS or ECS task properties)"
-            )
+        kinds = (found.container_properties, found.node_properties, _ecs_of(found), found.eks_properties)
+        if all(kind is None for kind in kinds):
+            raise ClientException(f"Job definition {identifier} has no container, node, ECS or EKS properties")
         return found
 
     def _job_queue(self, identifier: str) -> Any:
@@ -242,6 +256,8 @@ class LocalBatchEngine:
         self, definition: Any, request: Mapping[str, Any]
     ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[dict[str, Any]]]:
         """(container, nodeProperties, node overrides) of a new job, overrides applied where they belong."""
+        if _ecs_of(definition) is not None or definition.eks_properties is not None:
+            return None, None, []
         if definition.node_properties is None:
             container = copy.deepcopy(definition.container_properties)
             return rules.apply_container_overrides(container, request.get("containerOverrides")), None, []
@@ -252,6 +268,28 @@ class LocalBatchEngine:
         if overrides.get("numNodes"):
             node_properties["numNodes"] = int(overrides["numNodes"])
         return None, node_properties, list(overrides.get("nodePropertyOverrides") or [])
+
+    @staticmethod
+    def _task_shape(definition: Any, request: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
+        """(ecsProperties, eksProperties) of a new job, SubmitJob's ecsPropertiesOverride / eksPropertiesOverride
+        applied; an override for another kind of job definition is ignored, as containerOverrides is for these."""
+        ecs, eks = _ecs_of(definition), definition.eks_properties
+        try:
+            if ecs is not None:
+                return rules.apply_ecs_overrides(copy.deepcopy(ecs), request.get("ecsPropertiesOverride")), None
+            if eks is not None:
+                return None, rules.apply_eks_overrides(copy.deepcopy(eks), request.get("eksPropertiesOverride"))
+        except ValueError as error:
+            raise ClientException(str(error)) from None
+        return None, None
+
+    @staticmethod
+    def _vcpus(job: LocalJob) -> float:
+        if job.ecs_properties is not None:
+            return rules.ecs_vcpus(job.ecs_properties)
+        if job.eks_properties is not None:
+            return rules.eks_vcpus(job.eks_properties)
+        return rules.vcpus_of(job.container or {})
 
     def _bulk(self, job_ids: Sequence[str], reason: str) -> list[LocalJob]:
         self._check_reason(reason)
@@ -353,9 +391,14 @@ class LocalBatchEngine:
             self._send_sigterm(job)
 
     def _send_sigterm(self, job: LocalJob) -> None:
-        if job.process is not None and job.sigterm_at is None:
+        """SIGTERM to every process of the running attempt (each container of an ECS task or EKS pod), once."""
+        if job.sigterm_at is not None:
+            return
+        processes = job.live_processes()
+        if processes or job.current is not None:
             job.sigterm_at = time.monotonic()
-            job.process.signal(signal.SIGTERM)
+        for process in processes:
+            process.signal(signal.SIGTERM)
 
     def _fail(self, job: LocalJob, reason: str) -> None:
         job.enter("FAILED", reason)
@@ -440,6 +483,12 @@ class LocalBatchEngine:
         job.compute_environment = None
 
     def _start_attempt(self, job: LocalJob) -> None:
+        if job.ecs_properties is not None:
+            self._start_task(job)
+            return
+        if job.eks_properties is not None:
+            self._start_pod(job)
+            return
         assert job.container is not None
         task_id = uuid.uuid4().hex
         group, stream = rules.log_target(job.container, job.job_definition_name, task_id)
@@ -464,6 +513,9 @@ class LocalBatchEngine:
             attempt.container_reason = f"CannotStartContainerError: {error}"
             self._end_attempt(job, exit_code=None, reason=FAILED_TO_START)
             return
+        self._running(job, attempt)
+
+    def _running(self, job: LocalJob, attempt: Attempt) -> None:
         job.started_at = attempt.started_at
         job.sigterm_at = None
         duration = (job.timeout or {}).get("attemptDurationSeconds")
@@ -472,9 +524,110 @@ class LocalBatchEngine:
         )
         job.enter("RUNNING")
 
-    def _job_environment(self, job: LocalJob) -> dict[str, str]:
-        assert job.container is not None
-        variables = {item["name"]: str(item.get("value", "")) for item in job.container.get("environment") or []}
+    def _start_task(self, job: LocalJob) -> None:
+        """An ECS-properties job's attempt: one ECS task, each container a process with its own log stream."""
+        assert job.ecs_properties is not None
+        task_id = uuid.uuid4().hex
+        attempt = Attempt(
+            task_arn=f"arn:aws:ecs:{self.region_name}:{self.account_id}:task/local-batch/{task_id}",
+            log_stream_name="",
+            started_at=now_ms(),
+        )
+        for spec in rules.ecs_task(job.ecs_properties).get("containers") or []:
+            name = rules.ecs_container_name(spec)
+            group, stream = rules.log_target(spec, job.job_definition_name, task_id, name)
+            self._sink.open_stream(group, stream)
+            attempt.containers.append(
+                ContainerRun(name, spec, rules.is_essential(spec), log_group=group, log_stream_name=stream)
+            )
+        job.current = attempt
+        for run in attempt.containers:
+            variables = self._job_environment(job, run.spec.get("environment"))
+            argv = rules.substitute_refs(run.spec.get("command") or [], job.parameters)
+            if not self._launch(job, run, argv, variables):
+                return
+        self._running(job, attempt)
+
+    def _start_pod(self, job: LocalJob) -> None:
+        """An EKS-properties job's attempt: one pod; its init containers run one after the other, then its
+        containers together. Their output goes to the pod's logs (`pod_log`), not CloudWatch, as on EKS."""
+        assert job.eks_properties is not None
+        pod = job.eks_properties.get("podProperties") or {}
+        attempt = Attempt(
+            task_arn="",
+            log_stream_name="",
+            started_at=now_ms(),
+            pod_name=f"aws-batch.{uuid.uuid4()}",
+            pod_namespace=(pod.get("metadata") or {}).get("namespace") or rules.DEFAULT_EKS_NAMESPACE,
+            node_name=socket.gethostname(),
+        )
+        for key, runs in (("initContainers", attempt.init_containers), ("containers", attempt.containers)):
+            runs.extend(ContainerRun(rules.eks_container_name(spec), spec) for spec in pod.get(key) or [])
+        job.current = attempt
+        if self._advance_pod(job, attempt):
+            self._running(job, attempt)
+
+    def _advance_pod(self, job: LocalJob, attempt: Attempt) -> bool:
+        """Start what the pod runs next: the next init container once the one before exited 0, then every
+        container. False if a container could not start (the attempt has then ended)."""
+        if job.sigterm_at is not None:
+            return True  # a pod being stopped starts nothing more
+        for run in attempt.init_containers:
+            if not run.started:
+                return self._launch_eks(job, run)
+            if not run.exited or run.exit_code != 0:
+                return True
+        waiting = [run for run in attempt.containers if not run.started]
+        return all(self._launch_eks(job, run) for run in waiting)
+
+    def _launch_eks(self, job: LocalJob, run: ContainerRun) -> bool:
+        variables = self._job_environment(job, run.spec.get("env"))
+        argv = rules.eks_argv(run.spec, variables, job.parameters)
+        run.container_id = uuid.uuid4().hex
+        return self._launch(job, run, argv, variables)
+
+    def _launch(self, job: LocalJob, run: ContainerRun, argv: list[str], variables: dict[str, str]) -> bool:
+        """Start one container's process. If it cannot start, stop the attempt's others and end the attempt."""
+        run.started = True
+        try:
+            if not argv:
+                raise FileNotFoundError("the container has no command")
+            run.process = JobProcess(argv, variables, self._workdir.name, self._container_sink(job, run))
+        except OSError as error:
+            run.reason = f"CannotStartContainerError: {error}"
+            attempt = job.current
+            assert attempt is not None
+            attempt.container_reason = run.reason
+            for other in attempt.runs():
+                if other.process is not None:
+                    other.process.kill()
+                    other.process = None
+                    other.exit_code = 137
+            self._end_attempt(job, exit_code=None, reason=FAILED_TO_START)
+            return False
+        return True
+
+    def _container_sink(self, job: LocalJob, run: ContainerRun) -> LineSink:
+        """Where a container's lines go: its CloudWatch stream (ECS), or its pod's log file (EKS)."""
+        if run.log_group is not None and run.log_stream_name is not None:
+            group, stream = run.log_group, run.log_stream_name
+            return lambda line, at: self._sink.write(group, stream, line, at)
+        assert job.current is not None and job.current.pod_name is not None
+        directory = Path(self._workdir.name, "pods", job.current.pod_name)
+        directory.mkdir(parents=True, exist_ok=True)
+        path = directory / f"{run.name}.log"
+
+        def write(line: str, at: int) -> None:
+            with path.open("a") as log:
+                log.write(line + "\n")
+
+        return write
+
+    def _job_environment(self, job: LocalJob, environment: Any = None) -> dict[str, str]:
+        """A container's variables: its own (job definition and overrides), then Batch's AWS_BATCH_* ones."""
+        if environment is None and job.container is not None:
+            environment = job.container.get("environment")
+        variables = {item["name"]: str(item.get("value", "")) for item in environment or []}
         variables.update(
             {
                 "AWS_BATCH_JOB_ID": job.job_id,
@@ -492,13 +645,16 @@ class LocalBatchEngine:
         return variables
 
     def _watch_attempt(self, job: LocalJob) -> None:
-        assert job.process is not None
         now = time.monotonic()
         if job.attempt_deadline is not None and now >= job.attempt_deadline and job.sigterm_at is None:
             job.timed_out = True
             self._send_sigterm(job)
         if job.sigterm_at is not None and now - job.sigterm_at >= self.config.terminate_grace_seconds:
-            job.process.signal(signal.SIGKILL)
+            for process in job.live_processes():
+                process.signal(signal.SIGKILL)
+        if job.process is None:
+            self._watch_containers(job)
+            return
         exit_code = job.process.exit_code()
         if exit_code is None:
             return
@@ -509,6 +665,56 @@ class LocalBatchEngine:
             self._end_attempt(job, exit_code, TIMED_OUT, stopped=True)
         else:
             self._end_attempt(job, exit_code, ESSENTIAL_EXITED)
+
+    def _watch_containers(self, job: LocalJob) -> None:
+        """An ECS task or EKS pod: collect each container's exit; end the attempt once all have exited."""
+        attempt = job.current
+        assert attempt is not None
+        for run in attempt.runs():
+            if run.process is None:
+                continue
+            code = run.process.exit_code()
+            if code is None:
+                continue
+            run.process, run.exit_code = None, code
+            if job.ecs_properties is not None and run.essential and attempt.ended_by is None:
+                attempt.ended_by = run  # as ECS does: an essential container's exit stops the task's others
+                self._send_sigterm(job)
+        if job.eks_properties is not None and not self._advance_pod(job, attempt):
+            return
+        if any(run.process is not None for run in attempt.runs()):
+            return
+        if job.eks_properties is not None and job.sigterm_at is None and not self._pod_done(attempt):
+            return
+        code, reason = self._task_outcome(job, attempt)
+        if job.terminate_reason is not None:
+            self._end_attempt(job, code, job.terminate_reason, stopped=True)
+        elif job.timed_out:
+            self._end_attempt(job, code, TIMED_OUT, stopped=True)
+        else:
+            self._end_attempt(job, code, reason)
+
+    @staticmethod
+    def _pod_done(attempt: Attempt) -> bool:
+        """Every container exited, or an init container failed (then the pod's containers never start)."""
+        if any(run.exited and run.exit_code != 0 for run in attempt.init_containers):
+            return True
+        return all(run.exited for run in attempt.runs())
+
+    @staticmethod
+    def _task_outcome(job: LocalJob, attempt: Attempt) -> tuple[int | None, str]:
+        """(exit code, statusReason) that decide an ECS or EKS attempt.
+
+        ECS: the essential container whose exit ended the task. EKS: the first container (init containers
+        first) that exited non-zero, else 0: a pod fails if any of its containers fails.
+        """
+        if job.ecs_properties is not None:
+            deciding = attempt.ended_by or next((run for run in attempt.containers if run.essential), None)
+            return (deciding.exit_code if deciding is not None else None), ESSENTIAL_EXITED
+        failed = next((run for run in attempt.runs() if run.exited and run.exit_code != 0), None)
+        if failed is None:
+            return 0, POD_SUCCEEDED
+        return failed.exit_code, POD_FAILED
 
     def _end_attempt(self, job: LocalJob, exit_code: int | None, reason: str, stopped: bool = False) -> None:
         """Record the attempt, then decide: SUCCEEDED, another attempt, or FAILED.
@@ -603,6 +809,8 @@ class LocalBatchEngine:
             seq=next(self._seq),
             container=copy.deepcopy(container),
             parameters=parent.parameters,
+            ecs_properties=copy.deepcopy(parent.ecs_properties),
+            eks_properties=copy.deepcopy(parent.eks_properties),
             depends_on=depends_on,
             retry_strategy=parent.retry_strategy,
             timeout=parent.timeout,
@@ -618,6 +826,12 @@ class LocalBatchEngine:
             status="PENDING",
             retries_removed=parent.retries_removed,
         )
-        child.vcpus = rules.vcpus_of(child.container or {})
+        child.vcpus = self._vcpus(child)
         parent.children.append(child)
         self._jobs[job_id] = child
+
+
+def _ecs_of(definition: Any) -> dict[str, Any] | None:
+    """A job definition's ecsProperties: moto does not know them; the local Batch's RegisterJobDefinition keeps them
+    on the definition (api.py)."""
+    return getattr(definition, "ecs_properties", None)

@@ -19,7 +19,7 @@ from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 
 
 def test_moto_version_is_in_the_tested_range() -> None:
-    assert Version("5.1") <= Version(moto.__version__) < Version("5.3")
+    assert Version("5.2.5") <= Version(moto.__version__) < Version("5.3")  # pyproject.toml's `local` extra
 
 
 def test_batch_job_actions_are_response_methods_routed_by_url() -> None:
@@ -87,3 +87,34 @@ def test_added_bulk_routes_are_served_and_removed_afterwards() -> None:
         assert "{0}/v1/canceljobs$" in url_paths
         assert hasattr(BatchResponse, "terminatejobs")
     assert not hasattr(BatchResponse, "terminatejobs")
+
+
+def test_job_definition_registration_the_local_batch_wraps() -> None:
+    """ECS-properties definitions: moto registers them with a stand-in container (api.py), then the local Batch
+    keeps their ecsProperties on the definition; EKS ones are moto's own `eks_properties`."""
+    assert callable(BatchResponse.registerjobdefinition)
+    parameters = inspect.signature(batch_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].register_job_definition).parameters
+    for name in (
+        "def_name",
+        "parameters",
+        "_type",
+        "tags",
+        "retry_strategy",
+        "container_properties",
+        "node_properties",
+        "eks_properties",
+        "timeout",
+        "platform_capabilities",
+        "propagate_tags",
+    ):
+        assert name in parameters, name
+    with LocalBatch(LocalBatchConfig.fast()) as local:
+        batch = local.client("batch")
+        arn = batch.register_job_definition(
+            jobDefinitionName="canary-eks",
+            type="container",
+            eksProperties={"podProperties": {"containers": [{"name": "c", "image": "x"}]}},
+        )["jobDefinitionArn"]
+        definition = batch_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_job_definition_by_arn(arn)
+        assert definition.eks_properties["podProperties"]["containers"][0]["name"] == "c"
+        assert definition.container_properties is None
