@@ -6,6 +6,9 @@ a task instance's `max_tries` when it is cleared (to try_number + retries) and n
 recording `max_tries` beside the job id tells the two apart. A record from the same or a later try
 number is not an earlier try of this task instance either: the run was deleted and made again (as
 `dag.test()` does), so that too starts fresh.
+
+The same rule pins the job definition: a retry runs the revision its earlier try ran (`pinned_revision`),
+a cleared or re-made task resolves the name afresh.
 """
 
 from __future__ import annotations
@@ -34,14 +37,19 @@ MAX_TRIES_TAG = f"{TAG_PREFIX}max-tries"
 
 @dataclass(frozen=True)
 class Submission:
-    """Which job a task try submitted, and the task's max_tries at the time."""
+    """Which job a task try submitted, the task's max_tries at the time, and the exact job definition
+    revision (an ARN or `name:revision`) it ran, when known."""
 
     job_id: str
     try_number: int
     max_tries: int
+    job_definition: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {"job_id": self.job_id, "try_number": self.try_number, "max_tries": self.max_tries}
+        record: dict[str, Any] = {"job_id": self.job_id, "try_number": self.try_number, "max_tries": self.max_tries}
+        if self.job_definition:
+            record["job_definition"] = self.job_definition
+        return record
 
     @classmethod
     def from_dict(cls, data: Any) -> Submission | None:
@@ -49,7 +57,13 @@ class Submission:
         if not isinstance(data, Mapping):
             return None
         try:
-            return cls(str(data["job_id"]), int(data["try_number"]), int(data["max_tries"]))
+            definition = data.get("job_definition")
+            return cls(
+                str(data["job_id"]),
+                int(data["try_number"]),
+                int(data["max_tries"]),
+                str(definition) if definition else None,
+            )
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -68,12 +82,44 @@ class Decision(StrEnum):
     SUBMIT = "submit"  # submit a new job
 
 
+def is_earlier_try(previous: Submission | None, try_number: int, max_tries: int) -> bool:
+    """Whether `previous` is an earlier try of this very task instance (not cleared or made anew since)."""
+    return previous is not None and previous.max_tries == max_tries and previous.try_number < try_number
+
+
 def decide(previous: Submission | None, status: JobStatus | None, try_number: int, max_tries: int) -> Decision:
     """What this try does about the job `previous` records, last seen in `status` (None: Batch lost it)."""
     if previous is None or status is None:
         return Decision.SUBMIT
-    if previous.max_tries != max_tries or previous.try_number >= try_number:
+    if not is_earlier_try(previous, try_number, max_tries):
         return Decision.SUBMIT  # cleared or made anew since: a fresh start
     if status not in DONE:
         return Decision.REATTACH
     return Decision.ALREADY_SUCCEEDED if status is JobStatus.SUCCEEDED else Decision.SUBMIT
+
+
+def job_definition_name(reference: str) -> str:
+    """The job definition's name in a bare name, `name:revision` or ARN (`...:job-definition/name:revision`)."""
+    name = reference.split(":job-definition/", 1)[1] if reference.startswith("arn:") else reference
+    base, _, revision = name.rpartition(":")
+    return base if base and revision.isdigit() else name
+
+
+def is_exact_revision(reference: str) -> bool:
+    """Whether `reference` names one revision (an ARN or `name:revision`) rather than a bare name."""
+    return reference.startswith("arn:") or job_definition_name(reference) != reference
+
+
+def pinned_revision(
+    previous: Submission | None, ran: str | None, reference: str, try_number: int, max_tries: int
+) -> str | None:
+    """The revision this try reuses, or None to resolve `reference` afresh.
+
+    `ran` is what the earlier try's job ran (its DescribeJobs `jobDefinition`, else the record's). A retry
+    of the same task instance reuses it when the task still names that job definition by its bare name;
+    an exact reference (`name:revision`, ARN) is what the DAG asks for on every try, and a cleared or
+    re-made task starts fresh, as it does for the job itself.
+    """
+    if not ran or is_exact_revision(reference) or not is_earlier_try(previous, try_number, max_tries):
+        return None
+    return ran if job_definition_name(ran) == reference else None

@@ -47,6 +47,7 @@ if TYPE_CHECKING:
 
     from airflow_batch_plus.hooks.batch import BatchHook
     from airflow_batch_plus.hooks.logs import BatchLogsHook
+    from airflow_batch_plus.jobs import LogStream
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
 # Airflow's own deferral timeout comes this long after the trigger's deadline, so the trigger,
@@ -59,6 +60,35 @@ _DRY_RUN_OUTCOMES = {
     StopAction.NONE: "would leave running",
 }
 _TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
+
+SUBMIT_JOB_FIELDS: Mapping[str, str] = {
+    "array_properties": "arrayProperties",
+    "depends_on": "dependsOn",
+    "parameters": "parameters",
+    "container_overrides": "containerOverrides",
+    "node_overrides": "nodeOverrides",
+    "ecs_properties_override": "ecsPropertiesOverride",
+    "eks_properties_override": "eksPropertiesOverride",
+    "retry_strategy": "retryStrategy",
+    "job_timeout": "timeout",
+    "propagate_tags": "propagateTags",
+    "share_identifier": "shareIdentifier",
+    "scheduling_priority_override": "schedulingPriorityOverride",
+    "consumable_resource_properties": "consumableResourcePropertiesOverride",
+}
+"""The operator fields passed to SubmitJob as they are: field name -> SubmitJob member (botocore's name).
+
+tests/unit/operators/test_submit_job_fields.py holds this table and `SUBMIT_JOB_MEMBERS_BUILT` against
+botocore's model of SubmitJob: a member a newer botocore adds fails that test until it is mapped here or
+listed there with its reason."""
+
+SUBMIT_JOB_MEMBERS_BUILT: Mapping[str, str] = {
+    "jobName": "`job_name`, checked; by default derived from the task (`make_job_name`), for reattach",
+    "jobQueue": "`job_queue`, as given",
+    "jobDefinition": "`job_definition`, pinned to one revision at the first try, which retries reuse",
+    "tags": "`tags` merged with the task's own tags (dag, task, run, map index, try), which reattach reads",
+}
+"""SubmitJob members the operator builds rather than passes through, each with how."""
 
 
 def tag_value(value: object) -> str:
@@ -109,7 +139,8 @@ class BatchSubmitJobOperator(BaseOperator):
     :param deferrable: wait in the triggerer (default, unless `[batch_plus] default_deferrable` is false).
     :param poll_interval: seconds between looks at the job.
     :param stream_logs: log every line of every stream of the job as it arrives.
-    :param max_runnable_time: stop the job and fail if it waits in RUNNABLE longer than this.
+    :param max_runnable_time: fail if the job waits in RUNNABLE longer than this, applying the stop
+        policy to it (terminate and cancel cancel it; keep leaves it queued).
     :param tolerated_failures: for an array job, how many children may fail (a count, or a
         percentage such as ``"10%"``) with the task still succeeding.
     :param reattach: follow a live job an earlier try of this task submitted, rather than submitting again.
@@ -269,13 +300,20 @@ class BatchSubmitJobOperator(BaseOperator):
             request = self.build_request(context)  # refused here, before anything is submitted
         except ValueError as error:  # BatchRequestError included
             raise AirflowFailException(str(error)) from None  # the same request fails the same way on a retry
-        snapshot = self._previous_job(context, request) if self.reattach else None
+        previous, earlier_job = self._earlier_try(context, request)
+        snapshot = self._previous_job(context, previous, earlier_job) if self.reattach else None
         try:
             if snapshot is None:
+                request["jobDefinition"] = self._pin_job_definition(context, request, previous, earlier_job)
                 submitted = self.hook.submit_job(request)
                 self.job_id = submitted.job_id
-                self._record(context, submitted.job_id)
+                self._record(context, submitted.job_id, request["jobDefinition"])
             else:
+                if snapshot.job_definition:  # the revision it runs, for the log and the link
+                    request["jobDefinition"] = snapshot.job_definition
+                self.log.info(
+                    "Batch job %s runs job definition %s", snapshot.job_id, _revision(request["jobDefinition"])
+                )
                 self.job_id = snapshot.job_id
                 context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=snapshot.job_id)
             self._persist_links(context, request)
@@ -371,38 +409,38 @@ class BatchSubmitJobOperator(BaseOperator):
 
     def _optional_request_fields(self) -> dict[str, Any]:
         """SubmitJob's optional fields by their API names, as the operator holds them (None when not given)."""
-        return {
-            "arrayProperties": self.array_properties,
-            "dependsOn": self.depends_on,
-            "parameters": self.parameters,
-            "containerOverrides": self.container_overrides,
-            "nodeOverrides": self.node_overrides,
-            "ecsPropertiesOverride": self.ecs_properties_override,
-            "eksPropertiesOverride": self.eks_properties_override,
-            "retryStrategy": self.retry_strategy,
-            "timeout": self.job_timeout,
-            "propagateTags": self.propagate_tags,
-            "shareIdentifier": self.share_identifier,
-            "schedulingPriorityOverride": self.scheduling_priority_override,
-            "consumableResourceProperties": self.consumable_resource_properties,
-        }
+        return {member: getattr(self, field) for field, member in SUBMIT_JOB_FIELDS.items()}
 
     @staticmethod
     def derived_job_name(context: Context) -> str:
         ti = context["ti"]
         return make_job_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
 
-    def _previous_job(self, context: Context, request: Mapping[str, Any]) -> JobSnapshot | None:
-        """The live (or succeeded) job an earlier try of this task submitted, to follow instead of submitting."""
+    def _earlier_try(
+        self, context: Context, request: Mapping[str, Any]
+    ) -> tuple[Submission | None, JobSnapshot | None]:
+        """What an earlier try of this task recorded, and its job as Batch describes it now (None: not found).
+
+        With `reattach=False` only the task state store is read (for the pinned job definition): no Batch call.
+        """
         ti = context["ti"]
         store = context.get("task_state_store")
         previous = Submission.from_dict(store.get(STATE_KEY)) if store is not None else None
+        if not self.reattach:
+            return previous, None
         snapshot: JobSnapshot | None = None
         if previous is not None:
             found = self.hook.describe_jobs([previous.job_id]).jobs
             snapshot = found.get(previous.job_id)
         elif ti.try_number > 1:  # a first try has no earlier try to follow: no ListJobs call for it
             previous, snapshot = self._find_by_name(context, request)
+        return previous, snapshot
+
+    def _previous_job(
+        self, context: Context, previous: Submission | None, snapshot: JobSnapshot | None
+    ) -> JobSnapshot | None:
+        """The live (or succeeded) job an earlier try of this task submitted, to follow instead of submitting."""
+        ti = context["ti"]
         decision = decide(previous, snapshot.status if snapshot else None, ti.try_number, ti.max_tries)
         if decision is Decision.SUBMIT or snapshot is None:
             if previous is not None:
@@ -444,26 +482,131 @@ class BatchSubmitJobOperator(BaseOperator):
         newest = max(mine, key=lambda snapshot: snapshot.created_at or 0)
         return Submission.from_tags(newest.job_id, newest.tags), newest
 
-    def _record(self, context: Context, job_id: str) -> None:
-        """Remember the job before waiting: in the task state store (for retries) and in XCom (for users)."""
+    def _pin_job_definition(
+        self,
+        context: Context,
+        request: Mapping[str, Any],
+        previous: Submission | None,
+        earlier_job: JobSnapshot | None,
+    ) -> str:
+        """The exact job definition revision this try submits: a retry runs what the first try ran.
+
+        A bare name is resolved to its latest ACTIVE revision (an ARN) at the first try. A retry of the
+        same task instance reuses that revision even if a newer one was registered since, like a retry
+        of any other task re-runs the same code: the revision is read from the earlier try's job itself
+        (its DescribeJobs `jobDefinition`, found through the task state store record or, when none
+        survived, by the job's deterministic name and tags), else from the record, which keeps it beside
+        the job id. Not XCom, which Airflow clears at every new try, nor a Variable, which outlives the
+        task instance and is shared. A cleared task starts fresh and resolves the name again (Airflow's
+        "run it again as the DAG now says"), by the same rule that makes it submit a new job. A
+        `name:revision` or ARN is exact already: every try runs it as given, without a lookup.
+        """
+        from airflow_batch_plus.reattach import is_exact_revision, pinned_revision
+
+        ti = context["ti"]
+        reference = str(request["jobDefinition"])
+        ran = (earlier_job.job_definition if earlier_job is not None else "") or (
+            previous.job_definition if previous is not None else None
+        )
+        pinned = pinned_revision(previous, ran, reference, ti.try_number, ti.max_tries)
+        if pinned is not None:
+            self.log.info(
+                "Job definition %s: running revision %s, which try %s ran (a retry runs what the first try "
+                "ran; clear the task to run the latest revision)",
+                reference,
+                _revision(pinned),
+                previous.try_number if previous is not None else "?",
+            )
+            return pinned
+        if is_exact_revision(reference):
+            self.log.info("Job definition %s: running revision %s, as given", reference, _revision(reference))
+            return reference
+        resolved = self.hook.resolve_job_definition(reference)
+        self.log.info(
+            "Job definition %s: running revision %s (its latest ACTIVE revision, %s); retries of this try "
+            "run this revision",
+            reference,
+            _revision(resolved),
+            resolved,
+        )
+        return resolved
+
+    def _record(self, context: Context, job_id: str, job_definition: str | None = None) -> None:
+        """Remember the job before waiting: in the task state store (for retries, with the revision it runs)
+        and in XCom (for users)."""
         ti = context["ti"]
         context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
         store = context.get("task_state_store")
         if store is not None:
-            store.set(STATE_KEY, Submission(job_id, ti.try_number, ti.max_tries).to_dict())
+            store.set(STATE_KEY, Submission(job_id, ti.try_number, ti.max_tries, job_definition).to_dict())
 
     def _persist_links(self, context: Context, request: Mapping[str, Any]) -> None:
-        region = self.hook.region
-        assert self.job_id is not None
-        links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
-        links.persist(context, links.QUEUE_LINK, links.queue_url(region, str(request["jobQueue"])))
-        links.persist(context, links.DEFINITION_LINK, links.job_definition_url(region, str(request["jobDefinition"])))
-        # The job's own stream is known once it starts; until then, its log group.
-        links.persist(context, links.LOGS_LINK, links.log_group_url(region, DEFAULT_LOG_GROUP))
+        """The console links, as soon as the job is known. Best effort: a link never stops a job or fails a task."""
+        try:
+            region = self.hook.region
+            assert self.job_id is not None
+            links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
+            links.persist(context, links.QUEUE_LINK, links.queue_url(region, str(request["jobQueue"])))
+            links.persist(
+                context, links.DEFINITION_LINK, links.job_definition_url(region, str(request["jobDefinition"]))
+            )
+            # The job's own stream is known once it starts; until then, its log group.
+            links.persist(context, links.LOGS_LINK, links.log_group_url(region, DEFAULT_LOG_GROUP))
+        except Exception as error:
+            self.log.warning(
+                "Could not save the console links of Batch job %s (the job goes on): %s", self.job_id, error
+            )
 
     def _persist_log_link(self, context: Context, snapshot: JobSnapshot) -> None:
-        if snapshot.log_streams:
-            links.persist(context, links.LOGS_LINK, links.log_stream_url(self.hook.region, snapshot.log_streams[-1]))
+        """Once the job has ended: the CloudWatch Logs link on its newest stream (an array's on its log group,
+        which holds every child's), and a link to every stream (each attempt, child, node or container, at
+        most `links.MAX_LOG_LINKS`) in the `batch_log_links` XCom and the task log. Best effort."""
+        if getattr(self, "_log_links_saved", False):
+            return
+        self._log_links_saved = True
+        try:
+            region = self.hook.region
+            streams = self._streams_to_link(snapshot)
+            if not streams:
+                return
+            if snapshot.log_streams:
+                links.persist(context, links.LOGS_LINK, links.log_stream_url(region, snapshot.log_streams[-1]))
+            else:
+                links.persist(context, links.LOGS_LINK, links.log_group_url(region, streams[0].group))
+            listed = links.log_links(region, streams)
+            links.persist(context, links.LOG_LINKS_XCOM_KEY, listed)
+            more = self._unlinked_streams_note(snapshot, streams, listed)
+            self.log.info(
+                "CloudWatch log streams of Batch job %s:\n%s%s",
+                snapshot.job_id,
+                "\n".join(f"  {link['label'] or link['stream']}: {link['url'] or link['stream']}" for link in listed),
+                more,
+            )
+        except Exception as error:
+            self.log.warning(
+                "Could not save the log links of Batch job %s (the task goes on): %s", snapshot.job_id, error
+            )
+
+    def _streams_to_link(self, snapshot: JobSnapshot) -> list[LogStream]:
+        """Every stream of the job, oldest attempt first; for a job with children (an array's, a multi-node
+        job's nodes) the children's, in index order, described up to the cap (one DescribeJobs call)."""
+        children = snapshot.child_job_ids()[: links.MAX_LOG_LINKS]
+        if not children:
+            return list(snapshot.log_streams)
+        described = self.hook.describe_jobs(children).jobs
+        streams: dict[str, LogStream] = {}
+        for child_id in children:
+            for stream in described[child_id].log_streams if child_id in described else ():
+                streams.setdefault(stream.key, stream)
+        return list(streams.values())
+
+    @staticmethod
+    def _unlinked_streams_note(snapshot: JobSnapshot, streams: list[LogStream], listed: list[Any]) -> str:
+        children = len(snapshot.child_job_ids())
+        if len(streams) <= len(listed) and children <= links.MAX_LOG_LINKS:
+            return ""
+        where = ", ".join(sorted({stream.group for stream in streams}))
+        return f"\n  (only the first {links.MAX_LOG_LINKS} are linked; every stream is in log group {where})"
 
     # Waiting
 
@@ -536,10 +679,11 @@ class BatchSubmitJobOperator(BaseOperator):
                 parts.append(f"container reason: {snapshot.container_reason}")
             if snapshot.is_array_parent:
                 parts.append(f"children: {dict(snapshot.status_summary)}")
-            tail = self._last_lines(snapshot)
-            if tail:
-                parts.append("last log lines:\n" + "\n".join(tail))
-        return "; ".join(parts[:-1]) + ("\n" if parts[-1].startswith("last log") else "; ") + parts[-1]
+        message = "; ".join(parts)
+        tail = self._last_lines(snapshot) if snapshot is not None else []
+        if tail:
+            message += "\nlast log lines:\n" + "\n".join(tail)
+        return message
 
     def _last_lines(self, snapshot: JobSnapshot) -> list[str]:
         if not snapshot.log_streams:
@@ -594,6 +738,11 @@ class BatchSubmitJobOperator(BaseOperator):
             return get_current_context()
         except Exception:
             return None
+
+
+def _revision(job_definition: str) -> str:
+    """`name:revision` of an ARN (`arn:...:job-definition/name:revision`), or the reference as it is."""
+    return job_definition.rsplit(":job-definition/", 1)[-1]
 
 
 def _tolerated_count(tolerated: int | str | None, size: int) -> int:

@@ -1,12 +1,14 @@
 """A retry follows the live job of a try whose worker died, instead of submitting a duplicate (design §6).
 
-A cleared task, though, starts fresh: Airflow raises `max_tries` on a clear and never on a retry.
+A cleared task, though, starts fresh: Airflow raises `max_tries` on a clear and never on a retry. And a
+retry runs the job definition revision its first try ran.
 """
 
 from __future__ import annotations
 
 import signal
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -62,3 +64,27 @@ def test_a_cleared_task_submits_a_new_job_even_though_its_state_store_survives(b
     jobs = jobs_named_like(batch, "batch_in_worker")
     assert len(jobs) == 2
     assert jobs[0]["jobName"] == jobs[1]["jobName"]  # the same task instance, yet a new job
+
+
+def test_a_retry_runs_the_job_definition_revision_the_first_try_ran(
+    batch: Any, tmp_path: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """Try 1 runs local-job:N and fails; its on_retry_callback registers local-job:N+1; try 2 runs local-job:N."""
+
+    def revisions() -> list[int]:
+        found = batch.describe_job_definitions(jobDefinitionName="local-job", status="ACTIVE")["jobDefinitions"]
+        return sorted(definition["revision"] for definition in found)
+
+    latest = revisions()[-1]  # N: the local Batch keeps what earlier tests in this process registered
+    marker = tmp_path / "first-try-ran"
+    script = f"if [ -e {marker} ]; then echo second-job-ran; else touch {marker}; exit 1; fi"
+    run = run_dag("batch_pinned_retry", script=script)
+    output = capfd.readouterr().out
+    assert run.state == "success"
+    assert revisions()[-1] == latest + 1  # registered between the tries
+    jobs = sorted(jobs_named_like(batch, "batch_pinned_retry"), key=lambda job: job["createdAt"])
+    assert [job["status"] for job in jobs] == ["FAILED", "SUCCEEDED"]
+    pinned = f"local-job:{latest}"
+    assert [job["jobDefinition"].rsplit("/", 1)[-1] for job in jobs] == [pinned, pinned]
+    assert f"Job definition local-job: running revision {pinned} (its latest ACTIVE revision" in output
+    assert f"Job definition local-job: running revision {pinned}, which try 1 ran" in output

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 from dag_runs import jobs_named_like, run_dag, xcoms
@@ -75,7 +77,11 @@ def test_the_result_job_id_and_console_links_are_in_xcom(batch: Any) -> None:
     region_console = "https://us-east-1.console.aws.amazon.com"
     assert stored["_link_BatchJobLink"] == f"{region_console}/batch/home?region=us-east-1#jobs/detail/{job['jobId']}"
     assert stored["_link_BatchJobQueueLink"].endswith("#queues/detail/local-queue")
-    assert stored["_link_BatchJobDefinitionLink"].endswith("#job-definition/detail/local-job")
+    # The revision the job runs (pinned at submission), not the bare name the DAG gives.
+    assert re.search(r":job-definition/local-job:\d+$", job["jobDefinition"])
+    assert stored["_link_BatchJobDefinitionLink"].endswith(
+        f"#job-definition/detail/{quote(job['jobDefinition'], safe='')}"
+    )
     stream = job["container"]["logStreamName"].replace("/", "$252F")
     assert stored["_link_BatchJobLogsLink"].endswith(f"/log-group/$252Faws$252Fbatch$252Fjob/log-events/{stream}")
 
