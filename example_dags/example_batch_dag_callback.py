@@ -2,17 +2,16 @@
 
 Task-level endings (mark failed, clear, `execution_timeout`, worker death) are handled by each
 task's own stop policy. What this adds is a backstop for the *run*: when the run fails, whatever
-failed it (a `dagrun_timeout`, a failed task, a task that let its job go), `stop_batch_jobs` lists
-the live jobs of the queues this DAG's `BatchSubmitJobOperator` tasks use, keeps the ones tagged
-with this DAG and run, and terminates them, recording `Stopped by Airflow: dag ..., run ... failed`.
+failed it (a `dagrun_timeout`, a failed task, a task that let its job go), `stop_batch_jobs` finds
+the jobs this run's `BatchSubmitJobOperator` tasks submitted from what each task instance recorded
+(its `batch_job_id` XCom, every map index), keeps the live ones whose tags name this DAG and run, and
+terminates them, recording `Stopped by Airflow: dag ..., run ... failed`. The queue may be a template,
+as here: the callback does not need to read it from the DAG file.
 Use `functools.partial(stop_batch_jobs, stop_policy="cancel")` to let started jobs finish.
 
 To show it within seconds, the task here lets its job go on purpose: `stop_policy="keep"` (for a job
 that must survive its task, e.g. so a later try can reattach to it) and a short `execution_timeout`
 (`job_seconds` outlives it). The task times out, the run fails, and the callback terminates the job.
-
-The queue is written out (not a template): the callback reads it from the DAG as parsed, before any
-rendering, so a templated queue would not be searched.
 """
 
 from __future__ import annotations
@@ -36,7 +35,7 @@ with DAG(
 ):
     BatchSubmitJobOperator(
         task_id="let_go",
-        job_queue="local-queue",
+        job_queue="{{ var.value.get('batch_job_queue', 'local-queue') }}",
         job_definition="{{ var.value.get('batch_job_definition', 'local-job') }}",
         container_overrides={
             "command": ["sh", "-c", 'echo "running for $1 s"; sleep "$1"', "let_go", "{{ params.job_seconds }}"],

@@ -9,6 +9,7 @@ job's full snapshot and the log cursor, because the operator that resumes is a f
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import AsyncIterator, Mapping
 from functools import cached_property
@@ -16,7 +17,8 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy, trim_reason
+from airflow_batch_plus.hooks.logs import LineClock
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy, trim_reason
 from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
 
@@ -40,9 +42,23 @@ class EventStatus:
 
     SUCCESS = "success"  # the job SUCCEEDED
     FAILED = "failed"  # the job FAILED
-    TIMEOUT = "timeout"  # the deadline passed (execution_timeout); the job was stopped per policy
-    STUCK = "stuck"  # RUNNABLE for longer than max_runnable_seconds; the job was stopped
-    ERROR = "error"  # waiting failed (Batch kept failing, the job vanished, or a bug); stopped per policy
+    TIMEOUT = "timeout"  # the deadline passed (execution_timeout); the stop policy was applied
+    STUCK = "stuck"  # RUNNABLE for longer than max_runnable_seconds; the stop policy was applied
+    ERROR = "error"  # waiting failed (Batch kept failing, the job vanished, or a bug); the stop policy was applied
+
+
+# What the stop policy did to the job, as the end of a timeout, stuck or error event's message. Only
+# the first two are a stop: the event's `stopped` says whether Batch was asked to stop the job.
+_STOPPED = {StopOutcome.CANCEL_REQUESTED, StopOutcome.TERMINATE_REQUESTED}
+_OUTCOME_TEXT = {
+    StopOutcome.CANCEL_REQUESTED: "the job was cancelled (stop_policy={policy})",
+    StopOutcome.TERMINATE_REQUESTED: "the job was stopped (stop_policy={policy})",
+    StopOutcome.ALREADY_DONE: "the job had already ended",
+    StopOutcome.KEPT: "the job was left as it is (stop_policy=keep)",
+    StopOutcome.LEFT_RUNNING: "the job was left running: it had started (stop_policy={policy})",
+    StopOutcome.NOT_FOUND: "Batch no longer knows the job",
+    StopOutcome.FAILED: "stopping the job failed (stop_policy={policy})",
+}
 
 
 class BatchJobTrigger(BaseTrigger):
@@ -58,7 +74,9 @@ class BatchJobTrigger(BaseTrigger):
         (Airflow does not enforce `execution_timeout` on a deferred task, so the trigger carries it).
     :param stop_policy: what `on_kill`, the deadline and errors do to a live job: terminate, cancel or keep.
     :param stop_reason: who asks, put at the start of every stop reason (DAG, task, run, try).
-    :param max_runnable_seconds: stop a job still RUNNABLE this long after the trigger first saw it so.
+    :param max_runnable_seconds: end the wait with a `stuck` event, applying the stop policy (terminate
+        and cancel cancel the job; keep leaves it queued), once the job has been RUNNABLE this long since
+        the trigger first saw it so.
     :param deadline_reason: what the deadline stands for, in the stop reason and the timeout event.
     :param masked_environment: names of the job's environment variables whose values are masked in every
         line logged (the operator's override variables). Names only: a triggerer is another process, so
@@ -99,11 +117,14 @@ class BatchJobTrigger(BaseTrigger):
         self.deadline_reason = deadline_reason
         self.masked_environment = sorted(set(masked_environment or ()))
         self._masked_values: set[str] = set()
-        self._stopped = False
+        self._stopped = False  # the stop policy has been applied (once is enough)
+        self._stop_outcome: StopOutcome | None = None  # what applying it did to the job
         self._log_read_failures = 0
         self._unsaved_lines = 0
+        self._line_clock = LineClock()
         self._cursor_saved = False
         self._supervisor: SupervisorWatch | None = None
+        self._told_where_eks_output_is = False
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -146,6 +167,7 @@ class BatchJobTrigger(BaseTrigger):
                 except TimeoutError:
                     yield await self._stop_and_report(EventStatus.TIMEOUT, snapshot, cursor, self.deadline_reason)
                     return
+                self._tell_where_eks_output_is(snapshot)
                 if self.stream_logs:
                     self._mask_environment(follower.jobs())
                     await self._log_new_lines(follower.log_streams(), cursor)
@@ -181,7 +203,9 @@ class BatchJobTrigger(BaseTrigger):
         """
         if self.stop_policy != StopPolicy.KEEP.value and not await self._task_ended():
             return
-        await self._stop("the task was killed in Airflow while deferred (marked failed or success, or cleared)")
+        await self._stop(
+            "the task was killed in Airflow while deferred (marked failed or success, cleared, or its run timed out)"
+        )
 
     async def _task_ended(self) -> bool:
         """Whether the task instance has left this deferral (True also without one: nothing to ask)."""
@@ -253,12 +277,40 @@ class BatchJobTrigger(BaseTrigger):
             )
             return None
         self._log_read_failures = 0
+        # Airflow's structlog loggers keep a `timestamp` given to them; a plain logging.Logger takes no such field.
+        dated = not isinstance(self.log, logging.Logger)
         for line in lines:
             if cursor.is_new(line):
-                self.log.info(line.render())
+                if dated:
+                    self.log.info(line.render(), timestamp=self._line_clock.timestamp(line))
+                else:
+                    self.log.info(line.render())
                 cursor.mark(line)
                 self._unsaved_lines += 1
         return len(lines)
+
+    def _tell_where_eks_output_is(self, snapshot: JobSnapshot) -> None:
+        """An EKS job's output is in its pod's logs, not CloudWatch: say so once, naming the pod once it runs
+        (or, for an array or a job that ends before any pod ran, without naming one)."""
+        if self._told_where_eks_output_is or not snapshot.is_eks:
+            return
+        if snapshot.pod_name is None and not (snapshot.is_done or snapshot.is_array_parent):
+            return  # its pod is named once it starts
+        self._told_where_eks_output_is = True
+        if snapshot.pod_name is not None:
+            self.log.info(
+                "EKS job %s: its output is in the pod's logs (kubectl logs %s -n %s --all-containers), not "
+                "CloudWatch. A retry runs in a new pod: DescribeJobs' eksAttempts names each",
+                self.job_id,
+                snapshot.pod_name,
+                snapshot.pod_namespace or "<the compute environment's kubernetesNamespace>",
+            )
+        else:
+            self.log.info(
+                "EKS job %s: its output is in its pods' logs (kubectl logs <pod> -n <namespace>), not CloudWatch. "
+                "DescribeJobs names each pod (eksProperties.podProperties.podName, eksAttempts)",
+                self.job_id,
+            )
 
     def _mask_environment(self, jobs: list[JobSnapshot]) -> None:
         """Register the values of `masked_environment` with this process's secrets masker (once each), so a
@@ -346,13 +398,21 @@ class BatchJobTrigger(BaseTrigger):
             self.log.error("Could not stop Batch job %s (%s): %s", self.job_id, self.stop_policy, error)
             return
         self._stopped = True
-        self.log.info("Batch job %s: %s (policy %s): %s", self.job_id, result.outcome.value, self.stop_policy, reason)
+        self._stop_outcome = result.outcome
+        if result.outcome is StopOutcome.KEPT:
+            self.log.info("Leaving Batch job %s as it is (stop_policy=keep): %s", self.job_id, why)
+        else:
+            self.log.info(
+                "Batch job %s: %s (policy %s): %s", self.job_id, result.outcome.value, self.stop_policy, reason
+            )
 
     async def _stop_and_report(
         self, status: str, snapshot: JobSnapshot | None, cursor: LogCursor, why: str
     ) -> TriggerEvent:
         await self._stop(why)
-        return self._event(status, snapshot, cursor, f"Batch job {self.job_id}: {why}")
+        outcome = self._stop_outcome
+        done = _OUTCOME_TEXT[outcome].format(policy=self.stop_policy) if outcome else "the job was not stopped"
+        return self._event(status, snapshot, cursor, f"Batch job {self.job_id}: {why}; {done}")
 
     def _event(self, status: str, snapshot: JobSnapshot | None, cursor: LogCursor, message: str) -> TriggerEvent:
         return TriggerEvent(  # type: ignore[no-untyped-call]
@@ -363,7 +423,10 @@ class BatchJobTrigger(BaseTrigger):
                 "job": snapshot.to_dict() if snapshot else None,
                 "log_cursor": cursor.to_dict(),
                 "cursor_saved": self._cursor_saved,
-                "stopped": self._stopped,
+                # Whether Batch was asked to stop the job (cancel or terminate): not so with keep, or
+                # with cancel once it has started. `stop_outcome`: what the stop policy did, if applied.
+                "stopped": self._stop_outcome in _STOPPED,
+                "stop_outcome": self._stop_outcome.value if self._stop_outcome else None,
             }
         )
 

@@ -17,6 +17,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -143,6 +144,28 @@ def test_the_demo_serves_a_successful_run_and_leaves_nothing_behind(demo: Demo) 
     )
     events = [entry.get("event", "") if isinstance(entry, dict) else str(entry) for entry in log["content"]]
     assert any("SUCCEEDED" in event for event in events)
+    # Each job line shows, in Airflow's log view, the time the job printed it (its CloudWatch timestamp, to
+    # the millisecond), not the time it was relayed: the job prints a step every 0.5 s.
+    shown = {
+        entry["event"]: datetime.fromisoformat(entry["timestamp"])
+        for entry in log["content"]
+        if isinstance(entry, dict) and str(entry.get("event", "")).startswith("step ")
+    }
+    job = batch.describe_jobs(
+        jobs=[batch.list_jobs(jobQueue="local-queue", jobStatus="SUCCEEDED")["jobSummaryList"][0]["jobId"]]
+    )
+    logs = boto3.client(
+        "logs",
+        endpoint_url=exported["AWS_ENDPOINT_URL"],
+        region_name=exported["AWS_DEFAULT_REGION"],
+        aws_access_key_id=exported["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=exported["AWS_SECRET_ACCESS_KEY"],
+    )
+    stream = job["jobs"][0]["container"]["logStreamName"]
+    printed = logs.get_log_events(logGroupName="/aws/batch/job", logStreamName=stream)["events"]
+    assert len(printed) >= 2 and set(shown) == {event["message"] for event in printed}
+    for event in printed:
+        assert int(shown[event["message"]].timestamp() * 1000) == event["timestamp"], event
 
     demo.process.send_signal(signal.SIGTERM)
     assert demo.process.wait(timeout=60) == 0

@@ -141,13 +141,14 @@ def test_cloudwatch_refusing_every_read_does_not_stop_a_healthy_job(
 
 
 def test_our_own_bug_after_submission_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Anything that breaks in the operator after SubmitJob (here: persisting the extra links) stops the job."""
-    from airflow_batch_plus import links
+    """Anything that breaks in the operator after SubmitJob (here: building its trigger) stops the job.
+    (Not the extra links: they are best effort, tests/integration/test_links.py.)"""
+    from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
 
     def broken(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("a bug of ours")
 
-    monkeypatch.setattr(links, "persist", broken)
+    monkeypatch.setattr(BatchSubmitJobOperator, "_trigger", broken)
     run = run_dag("batch_in_worker", script=LONG_JOB)
     assert run.state == "failed"
     job = wait_for_status(batch, the_job(batch, "batch_in_worker")["jobId"], DONE, timeout=10)

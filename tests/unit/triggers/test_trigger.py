@@ -141,7 +141,7 @@ def test_the_deadline_stops_the_job_per_policy_and_emits_timeout(
     status_of(local_batch, job_id, {"RUNNING"})
     started = time.monotonic()
     event = run(trigger(job_id, deadline=time.time() + seconds_left, stop_policy=policy, stop_reason="Test run"))
-    assert event["status"] == "timeout" and event["stopped"] is True
+    assert (event["status"], event["stopped"]) == ("timeout", expected == "FAILED")  # keep stops nothing
     assert time.monotonic() - started < max(seconds_left, 0) + 3  # at the deadline, not at the job's end
     job = status_of(local_batch, job_id, {"FAILED"}, timeout=10 if expected == "FAILED" else 0.5)
     assert job["status"] == expected
@@ -149,12 +149,38 @@ def test_the_deadline_stops_the_job_per_policy_and_emits_timeout(
         assert job["statusReason"] == "Test run: the task's execution_timeout passed"
 
 
-def test_a_job_stuck_in_runnable_is_stopped(local_batch: LocalBatch) -> None:
+@pytest.mark.parametrize(
+    ("policy", "outcome", "said"),
+    [
+        ("terminate", "terminate_requested", "the job was stopped (stop_policy=terminate)"),
+        ("cancel", "cancel_requested", "the job was cancelled (stop_policy=cancel)"),
+    ],
+)
+def test_a_job_stuck_in_runnable_is_stopped(local_batch: LocalBatch, policy: str, outcome: str, said: str) -> None:
     job_id = submit(local_batch, LONG, containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "1024"}]})
-    event = run(trigger(job_id, max_runnable_seconds=0.5))
-    assert event["status"] == "stuck" and event["stopped"] is True
+    event = run(trigger(job_id, max_runnable_seconds=0.5, stop_policy=policy))
+    assert (event["status"], event["stopped"], event["stop_outcome"]) == ("stuck", True, outcome)
+    assert event["message"].endswith(f"(max_runnable_time); {said}")
     job = status_of(local_batch, job_id, {"FAILED"})
     assert job["status"] == "FAILED" and "max_runnable_time" in job["statusReason"]
+
+
+def test_a_job_stuck_in_runnable_with_stop_policy_keep_is_left_queued_and_the_event_says_so(
+    local_batch: LocalBatch, calls: CallCounter
+) -> None:
+    job_id = submit(local_batch, LONG, containerOverrides={"resourceRequirements": [{"type": "VCPU", "value": "1024"}]})
+
+    async def stuck() -> dict[str, Any]:
+        calls.attach(JobPoller.shared(None, "us-east-1").batch_hook.client)
+        return await first_event(trigger(job_id, max_runnable_seconds=0.5, stop_policy="keep"))
+
+    event = asyncio.run(stuck())
+    assert (event["status"], event["stopped"], event["stop_outcome"]) == ("stuck", False, "kept")
+    assert event["message"].endswith("(max_runnable_time); the job was left as it is (stop_policy=keep)")
+    assert "stopped" not in event["message"]
+    assert [name for name, _ in calls.requests if "Job" in name and name != "DescribeJobs"] == []
+    time.sleep(1)  # a stop would show within this
+    assert status_of(local_batch, job_id, {"RUNNABLE"}, timeout=0)["status"] == "RUNNABLE"
 
 
 # RUNNABLE long enough to be seen there by a trigger polling every 0.2 s (RUNNABLE: every 0.4 s).
