@@ -55,7 +55,7 @@ def test_a_deferrable_job_sensor_on_an_ended_job_does_not_defer(batch: Any, capf
 def test_a_failed_job_fails_the_job_sensor_with_its_exit_code(
     dag_id: str, batch: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
-    job_id = submit(batch, "sleep 2; exit 3")
+    job_id = submit(batch, "sleep 8; exit 3")  # still running when the sensor first looks, even on a busy machine
     run = run_dag(dag_id, job_id=job_id)
     output = capfd.readouterr().out
     assert run.state == "failed"

@@ -142,7 +142,7 @@ def test_cloudwatch_refusing_every_read_does_not_stop_a_healthy_job(
 
 def test_our_own_bug_after_submission_stops_the_job(batch: Any, monkeypatch: pytest.MonkeyPatch) -> None:
     """Anything that breaks in the operator after SubmitJob (here: building its trigger) stops the job.
-    (Not the extra links: they are best effort, tests/integration/test_links.py.)"""
+    (Not the extra links: they are best effort, tests/integration/test_links_in_airflow.py.)"""
     from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
 
     def broken(*args: Any, **kwargs: Any) -> None:

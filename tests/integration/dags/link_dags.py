@@ -1,4 +1,4 @@
-"""DAGs of tests/integration/test_links.py: a job whose first attempt fails (two attempts, two streams)
+"""DAGs of tests/integration/test_links_in_airflow.py: a job whose first attempt fails (two attempts, two streams)
 and an array of more children than the links' cap (each child a stream)."""
 
 from __future__ import annotations

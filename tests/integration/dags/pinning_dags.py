@@ -18,7 +18,9 @@ def register_a_new_revision(context: Any) -> None:
     """What a deploy does while the task waits for its retry: register local-job again (a new revision)."""
     import boto3
 
-    batch = boto3.client("batch", region_name="us-east-1")  # the local Batch, through AWS_ENDPOINT_URL
+    # The local Batch, through AWS_ENDPOINT_URL and its key pair in the environment. A new session: boto3's
+    # default one keeps the first credentials it read, an earlier test's server's pair.
+    batch = boto3.session.Session().client("batch", region_name="us-east-1")
     latest = max(
         batch.describe_job_definitions(jobDefinitionName="local-job", status="ACTIVE")["jobDefinitions"],
         key=lambda definition: definition["revision"],

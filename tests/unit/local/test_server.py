@@ -19,7 +19,10 @@ def test_any_boto3_client_pointed_at_the_endpoint_works(monkeypatch: pytest.Monk
         assert server.endpoint_url.startswith("http://127.0.0.1:")
         for name, value in server.client_environment().items():
             monkeypatch.setenv(name, value)
-        batch: Any = boto3.client("batch")  # configured by the environment alone, as another process would be
+        # Configured by the environment alone, as another process would be (a new session: boto3's default
+        # one keeps the credentials it first read, an earlier server's pair).
+        session = boto3.session.Session()
+        batch: Any = session.client("batch")
         job_id = batch.submit_job(
             jobName="over-http",
             jobQueue=env.queue_name,
@@ -27,7 +30,7 @@ def test_any_boto3_client_pointed_at_the_endpoint_works(monkeypatch: pytest.Monk
             containerOverrides={"command": ["echo", "over http"]},
         )["jobId"]
         job = wait_for(batch, job_id)
-        events = boto3.client("logs").get_log_events(
+        events = session.client("logs").get_log_events(
             logGroupName="/aws/batch/job", logStreamName=job["container"]["logStreamName"]
         )["events"]
         assert (job["status"], [event["message"] for event in events]) == ("SUCCEEDED", ["over http"])
