@@ -9,7 +9,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 # more than it computes (12 min with it on 2 cores, where one worker would take about 17).
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit bench bench-env fault-matrix ha-matrix
+.PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit compat bench bench-env fault-matrix ha-matrix
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -61,6 +61,15 @@ unit: bootstrap browser servers
 	$(UV) run --no-sync pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit
+
+# The supported versions (README, "Supported versions"): the built wheel installed with plain pip into a fresh
+# venv per combination, Python 3.11 with every floor pyproject.toml claims and Python 3.12 with the newest
+# Airflow 3 on PyPI, then tests/unit and tests/integration from a copy of tests/ (scripts/compat.py; .compat/).
+# Needs python3.11 and python3.12 (on PATH, pyenv's, or COMPAT_PYTHON_3_11 / COMPAT_PYTHON_3_12). Not in CI.
+# `make compat COMPAT_ARGS="--only newest"` runs one combination.
+COMPAT_ARGS ?=
+compat: bootstrap servers
+	$(UV) run --no-sync python scripts/compat.py --uv "$(UV)" $(COMPAT_ARGS)
 
 # Benchmarks (not part of `make test`): ours beside the amazon provider in one run. The amazon provider's
 # deferrable trigger needs its [aiobotocore] extra, which pins another botocore than ours, so it gets an

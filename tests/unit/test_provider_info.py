@@ -85,7 +85,9 @@ def test_airflow_providers_list_shows_it(tmp_path: Path) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
-    listed = json.loads(result.stdout[result.stdout.index("[") :])  # anything printed before the JSON is noise
+    # Log lines may come before the JSON, some starting with "[" too ("[warning  ] Please define the 'cli'
+    # section...", Airflow 3.3.0 with the amazon provider 9.6.0): the JSON is the line that parses as a list.
+    (listed,) = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("[{")]
     providers = {item["package_name"]: item for item in listed}
     assert providers[DISTRIBUTION]["version"] == airflow_batch_plus.__version__
 
