@@ -80,7 +80,8 @@ def test_a_deferred_ecs_job_logs_every_container_and_each_attempt_live(batch: An
     assert gate.exists(), "attempt 1's lines did not reach the task log while the job ran"
     assert run.state == "success"
     # Every container's lines, labelled by container (and by attempt once there is a second), each once.
-    first = [line for line in lines if line.endswith(("main-try-1", "side-try-1"))]
+    # The two containers print at once, to streams of their own: between streams, any order is the truth.
+    first = sorted(line for line in lines if line.endswith(("main-try-1", "side-try-1")))
     assert first in (["main main-try-1", "side side-try-1"], ["attempt 1 main main-try-1", "attempt 1 side side-try-1"])
     for line in ["attempt 2 main main-try-2", "attempt 2 side side-try-2", "attempt 2 main main-after-gate"]:
         assert lines.count(line) == 1, line
