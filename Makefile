@@ -9,7 +9,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 # more than it computes (12 min with it on 2 cores, where one worker would take about 17).
 PYTEST_ARGS ?= -n 2 --dist loadfile
 
-.PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit compat bench bench-env fault-matrix ha-matrix
+.PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit compat bench bench-env fault-matrix ha-matrix exit-paths
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -93,3 +93,9 @@ fault-matrix: bootstrap
 # SIGKILLed, a rolling restart, a user action, a SIGKILLed Celery worker; ~10 minutes). CI runs a part of it.
 ha-matrix: bootstrap servers
 	HA_MATRIX=full $(UV) run --no-sync pytest tests/e2e/test_ha.py -rA
+
+# Every case of tests/e2e/test_exit_paths.py (EXIT_PATHS=full): CI runs a user's action on a task waiting in a
+# worker and the dagrun_timeout; this adds the deferred user action, the reschedule sensor marked failed and
+# the last try of a task whose worker died without it (about 3 minutes on 2 cores).
+exit-paths: bootstrap
+	EXIT_PATHS=full $(UV) run --no-sync pytest tests/e2e/test_exit_paths.py -rA
