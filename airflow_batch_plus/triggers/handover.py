@@ -14,7 +14,7 @@ requests to its triggers) what became of the task instance:
 | deferred | names this trigger's job | handed over: leave the job alone |
 | deferred | names another job, or none | ended: a new try (after a clear) waits on a job of its own |
 | anything else (failed, success, up for retry, queued, running, none, removed) | any | ended |
-| not readable after bounded retries | | unknown: the job is left alone, with an error saying how to stop it |
+| not readable within the budget (8 s) | | unknown: the job is left alone, with an error saying how to stop it |
 
 XComs are cleared when a new try starts and the operator pushes `batch_job_id` before it defers, so a
 deferred task instance whose XCom names this job is waiting on this job in the try that deferred it.
@@ -39,10 +39,13 @@ from airflow_batch_plus.triggers.checkpoint import TaskKey
 log = logging.getLogger(__name__)
 
 DEFERRED = "deferred"
-# A user action must stop the job within 5 s: three reads of at most 1 s each and 1.5 s of waits between.
-READ_ATTEMPTS = 3
-READ_TIMEOUT_SECONDS = 1.0
-RETRY_WAITS_SECONDS = (0.5, 1.0)
+# How long `on_kill` may spend asking. The triggerer answers a trigger's request only between the database
+# work of its loop, which on a busy SQLite or Postgres can hold it for seconds, so a read is given the whole
+# budget rather than cut short and asked again behind itself. With the stop's own bound
+# (STOP_TIMEOUT_SECONDS, 20 s) it stays inside the triggerer's `[triggerer] on_kill_timeout` (30 s).
+JUDGE_BUDGET_SECONDS = 8.0
+# Between reads that failed outright (an error, not slowness), while the budget lasts.
+RETRY_WAITS_SECONDS = (0.5, 1.0, 2.0)
 
 
 class Verdict(Enum):
@@ -88,24 +91,31 @@ async def read_waited_job_id(task: TaskKey) -> object:
     return await XCom.aget_one(key=JOB_ID_XCOM_KEY, **where)
 
 
-async def judge(task: TaskKey, job_id: str) -> tuple[Verdict, str]:
-    """Ask Airflow what became of `task`, a few times if asking fails; the verdict and what was seen."""
+async def judge(task: TaskKey, job_id: str, budget: float | None = None) -> tuple[Verdict, str]:
+    """Ask Airflow what became of `task`, again after a failed read, within `budget` seconds (by default
+    JUDGE_BUDGET_SECONDS); the verdict and what was seen."""
+    budget = JUDGE_BUDGET_SECONDS if budget is None else budget
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + budget
     errors: list[str] = []
-    for attempt in range(READ_ATTEMPTS):
+    attempt = 0
+    while (remaining := deadline - loop.time()) > 0:
         try:
-            state = await asyncio.wait_for(read_task_state(task), READ_TIMEOUT_SECONDS)
+            state = await asyncio.wait_for(read_task_state(task), remaining)
             waited = None
             if state == DEFERRED:
-                waited = await asyncio.wait_for(read_waited_job_id(task), READ_TIMEOUT_SECONDS)
+                waited = await asyncio.wait_for(read_waited_job_id(task), max(deadline - loop.time(), 0.001))
         except asyncio.CancelledError:
             raise
         except Exception as error:
             errors.append(f"{type(error).__name__}: {error}" if str(error) else type(error).__name__)
-            if attempt < len(RETRY_WAITS_SECONDS):
-                await asyncio.sleep(RETRY_WAITS_SECONDS[attempt])
+            wait = RETRY_WAITS_SECONDS[min(attempt, len(RETRY_WAITS_SECONDS) - 1)]
+            attempt += 1
+            await asyncio.sleep(min(wait, max(deadline - loop.time(), 0)))
             continue
         seen = f"the task instance is {state or 'without a state'}"
         if state == DEFERRED:
             seen += f", waiting on Batch job {waited}" if waited else ", with no Batch job recorded"
         return verdict(state, waited, job_id), seen
-    return Verdict.UNKNOWN, f"its state could not be read ({'; '.join(errors)})"
+    tried = f"{len(errors)} read(s) in {budget:g} s" if errors else f"no answer in {budget:g} s"
+    return Verdict.UNKNOWN, f"its state could not be read ({tried}: {'; '.join(errors) or 'TimeoutError'})"

@@ -97,6 +97,24 @@ class Airflow:
         assert jobs, f"the local Batch does not know job {job_id}"
         return jobs[0]  # type: ignore[no-any-return]
 
+    def task_log_events(
+        self, dag_id: str, run_id: str, task_id: str = "job", skip: re.Pattern[str] | None = None
+    ) -> str:
+        """What the task's log files (every try, worker and trigger) say, for a failure message: one
+        `file time event` line per entry, leaving out the entries `skip` finds (a job's own lines)."""
+        logs = self.supervisor.settings.state_dir / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+        told = []
+        for path in sorted(logs.glob(f"task_id={task_id}/attempt=*.log*")):
+            for line in path.read_text(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                event = str(entry.get("event", ""))
+                if skip is None or not skip.search(event):
+                    told.append(f"{path.name} {str(entry.get('timestamp', ''))[11:23]} {event[:300]}")
+        return "\n".join(told) or f"(no log files under {logs})"
+
     def jobs_named(self, prefix: str) -> list[dict[str, Any]]:
         """Every job in local-queue whose name starts with `prefix`, whatever its status, once each (a
         ListJobs name filter covers every status in one listing; one listing per status would show a job

@@ -109,10 +109,13 @@ def check_outcome(
     line: re.Pattern[str],
     attempt: int | None = None,
     max_repeated: int = 0,
+    one_read_repeated: int = 0,
 ) -> dict[str, Any]:
     """Every task succeeded with its job, one job each, none stopped, every line logged (in `attempt`'s
     log if given: a retry that follows its job logs its lines from the start, in a log of its own), and
-    at most `max_repeated` lines logged more than once. Returns the counts."""
+    at most `max_repeated` lines logged more than once, or, with `one_read_repeated`, per task at most
+    that many consecutive lines logged twice (one read's lines, whose cursor save a restart cut off).
+    Returns the counts."""
     state = wait_for_run(airflow, dag_id, run_id)
     assert state == "success", f"the run ended {state}; its task logs end with:\n{log_tails(airflow, run_id)}"
     assert task_states(airflow, dag_id, run_id) == dict.fromkeys(range(tasks), "success")
@@ -129,5 +132,15 @@ def check_outcome(
     missing = expected - set(seen)
     repeated = sum(count - 1 for count in seen.values() if count > 1)
     assert not missing, f"missing {sorted(missing)}"
-    assert repeated <= max_repeated, f"{repeated} lines repeated: {[key for key, n in seen.items() if n > 1]}"
+    twice = sorted(key for key, count in seen.items() if count > 1)
+    if one_read_repeated:
+        assert all(count <= 2 for count in seen.values()), f"lines logged more than twice: {seen.most_common(3)}"
+        for index in range(tasks):
+            numbers = [number for task, number in twice if task == index]
+            one_run = numbers == list(range(numbers[0], numbers[0] + len(numbers))) if numbers else True
+            assert one_run and len(numbers) <= one_read_repeated, (
+                f"task {index}: lines {numbers} repeated, not one read's (at most {one_read_repeated} in a row)"
+            )
+    else:
+        assert repeated <= max_repeated, f"{repeated} lines repeated: {twice}"
     return {"jobs": len(described), "stopped": len(stopped), "lines": len(seen), "repeated": repeated}

@@ -99,11 +99,17 @@ def wait_until_deferred_and_logging(page: Page) -> None:
 
 
 def wait_stopped_by_airflow(airflow: Airflow, job_id: str, dag_id: str, run_id: str) -> dict[str, Any]:
-    job = wait_for(
-        f"job {job_id} FAILED in the local Batch",
-        lambda: (job := airflow.job(job_id))["status"] == "FAILED" and job,
-        timeout=STOP_SECONDS,
-    )
+    try:
+        job = wait_for(
+            f"job {job_id} FAILED in the local Batch",
+            lambda: (job := airflow.job(job_id))["status"] == "FAILED" and job,
+            timeout=STOP_SECONDS,
+        )
+    except AssertionError as failure:
+        told = airflow.task_log_events(dag_id, run_id, skip=TICK)
+        raise AssertionError(
+            f"{failure}; the job is {airflow.job(job_id)['status']}; the task's logs said:\n{told}"
+        ) from None
     reason = job.get("statusReason", "")
     assert reason.startswith(f"Stopped by Airflow: dag {dag_id}, task job, run {run_id}, try 1: "), reason
     return job  # type: ignore[no-any-return]

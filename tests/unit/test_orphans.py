@@ -24,8 +24,10 @@ SCRIPT = textwrap.dedent(
         deadline = time.monotonic() + 10
         while not watch.lost() and time.monotonic() < deadline:
             time.sleep(0.01)
-        with open(out, "w") as report:
+        # Written whole under another name, then renamed: the test never reads a half-written report.
+        with open(out + ".part", "w") as report:
             report.write(f"{before} {watch.lost()}")
+        os.replace(out + ".part", out)
         os._exit(0)
     time.sleep(30)
     """
@@ -37,8 +39,9 @@ def test_a_process_whose_supervisor_was_killed_knows_it_and_one_whose_supervisor
 ) -> None:
     report = tmp_path / "report"
     subprocess.run([sys.executable, "-c", SCRIPT, str(report)], timeout=30, check=False)
-    deadline = time.monotonic() + 10  # the orphan writes its report after its supervisor is gone
+    deadline = time.monotonic() + 30  # the orphan writes its report after its supervisor is gone
     while not report.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
+    assert report.exists(), "the orphan wrote no report within 30 s"
     assert report.read_text() == "False True"
     assert SupervisorWatch().lost() is False
