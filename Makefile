@@ -7,7 +7,7 @@ SHELL := /bin/bash
 UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 # Two workers, a test file each at a time (a module's Airflow starts once): the suite waits on jobs and servers
 # more than it computes (12 min with it on 2 cores, where one worker would take about 17).
-PYTEST_ARGS ?= -n 2 --dist loadfile
+PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 
 .PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit compat bench bench-env fault-matrix ha-matrix exit-paths
 

@@ -261,6 +261,8 @@ def measure(
                 run = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}") or {}
                 state = str(run.get("state", state))
             wall = time.monotonic() - started
+            # Read after the run ended: the last sample of the loop was taken before its last state read.
+            final_states = {key: value for key, value in task_states(api, run_id).items() if value}
             meters.sample()
             calls = supervisor.batch.calls
             calls.subtract(calls_before)
@@ -287,7 +289,7 @@ def measure(
         "first_deferred_s": first(lambda sample: sample["deferred"] > 0),
         "all_deferred_s": first(lambda sample: sample["deferred"] + sample["success"] >= tasks),
         "most_deferred_at_once": max((sample["deferred"] for sample in timeline), default=0),
-        "final_states": {key: value for key, value in timeline[-1].items() if key != "t" and value} if timeline else {},
+        "final_states": final_states,
         "batch_calls": {action: count for action, count in sorted(calls.items()) if count},
         # Summed over the profile's triggerers (one on sqlite); peak: their memory at the same moment.
         "triggerer_cpu_s": round(sum(triggerers_cpu.values()), 1),

@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import ast
 import re
+import threading
 import time
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,9 +72,41 @@ def submit(batch: Any, script: str, name: str) -> str:
     return str(response["jobId"])
 
 
-def test_a_job_sensor_in_reschedule_mode_follows_the_job_across_reschedules_to_its_end(batch: Any) -> None:
-    job_id = submit(batch, "sleep 4; echo done", "rescheduled-success")
+def reschedules_since(dag_id: str, since: datetime) -> int:
+    """How many times `dag_id`'s task instances gave their worker slot back since `since`."""
+    from airflow.models.taskinstance import TaskInstance
+    from airflow.models.taskreschedule import TaskReschedule
+    from airflow.utils.session import create_session
+    from sqlalchemy import func, select
+
+    query = (
+        select(func.count())
+        .select_from(TaskReschedule)
+        .join(TaskInstance, TaskInstance.id == TaskReschedule.ti_id)
+        .where(TaskInstance.dag_id == dag_id, TaskReschedule.start_date >= since)
+    )
+    with create_session() as session:
+        return int(session.scalar(query) or 0)
+
+
+def test_a_job_sensor_in_reschedule_mode_follows_the_job_across_reschedules_to_its_end(
+    batch: Any, tmp_path: Path
+) -> None:
+    # The job ends only once the sensor has been rescheduled twice, however slow the machine.
+    gate = tmp_path / "gate"
+    job_id = submit(batch, f'while [ ! -e "{gate}" ]; do sleep 0.2; done; echo done', "rescheduled-success")
+    since = datetime.now(UTC)
+
+    def open_gate_after_two_reschedules() -> None:
+        deadline = time.monotonic() + 60
+        while reschedules_since("batch_sensor_reschedule", since) < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
+        gate.touch()  # after 60 s regardless, so the job ends and the count below says what happened
+
+    opener = threading.Thread(target=open_gate_after_two_reschedules, daemon=True)
+    opener.start()
     run = run_dag("batch_sensor_reschedule", job_id=job_id)
+    opener.join(timeout=5)
     assert run.state == "success"
     assert reschedules(run) >= 2  # it waited between pokes with no worker slot, more than once
     assert xcoms(run, "wait")["return_value"]["status"] == "SUCCEEDED"

@@ -45,6 +45,6 @@ def job_sensor_dag(dag_id: str, timeout: float, mode: str = "reschedule") -> DAG
     return dag
 
 
-sensor_reschedule = job_sensor_dag("batch_sensor_reschedule", timeout=30)
+sensor_reschedule = job_sensor_dag("batch_sensor_reschedule", timeout=90)
 sensor_reschedule_timeout = job_sensor_dag("batch_sensor_reschedule_timeout", timeout=4)
 sensor_poke_timeout = job_sensor_dag("batch_sensor_poke_timeout", timeout=4, mode="poke")
