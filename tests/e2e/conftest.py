@@ -1,6 +1,5 @@
 """One whole Airflow (the demo supervisor: local AWS Batch, api-server, scheduler, dag-processor,
-triggerer on 127.0.0.1) per test worker, or per test module that sets environment of its own, or its
-"ha" profile (Postgres, Redis, two triggerers, two Celery
+triggerer on 127.0.0.1) per test module, or its "ha" profile (Postgres, Redis, two triggerers, two Celery
 workers), the local Batch's boto3 client, headless Chromium, and a directory for screenshots
 (`$E2E_ARTIFACTS_DIR`, else tests/e2e/artifacts/).
 """
@@ -128,35 +127,19 @@ class Airflow:
 
 @pytest.fixture(scope="module")
 def airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
-    """The demo's Airflow. A test module that sets `AIRFLOW_EXTRA_ENV` (a dict) for its components, or
-    `OWN_AIRFLOW = True` (it harms its Airflow: kills a worker), gets one of its own; the others share
-    this test worker's `plain_airflow` (each start costs about 50 s on 2 cores), so their DAG ids and job
-    names must not meet."""
-    extra_env = dict(getattr(request.module, "AIRFLOW_EXTRA_ENV", {}))
-    if not extra_env and not getattr(request.module, "OWN_AIRFLOW", False):
-        yield request.getfixturevalue("plain_airflow")
-        return
-    yield from run_demo(request, tmp_path_factory, "sqlite", extra_env)
-
-
-@pytest.fixture(scope="session")
-def plain_airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
-    """The demo's Airflow with no extra environment, for every module of this test worker that needs no more."""
-    yield from run_demo(request, tmp_path_factory, "sqlite", {})
+    """The demo's Airflow; a test module may set `AIRFLOW_EXTRA_ENV` (a dict) for its components."""
+    yield from run_demo(request, tmp_path_factory, "sqlite")
 
 
 @pytest.fixture(scope="module")
 def ha_airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
     """The demo's "ha" profile: Postgres, Redis, api-server, scheduler, dag-processor, `triggerer` and
     `triggerer-2`, `celery-worker-1` and `celery-worker-2`; `AIRFLOW_EXTRA_ENV` as for `airflow`."""
-    yield from run_demo(request, tmp_path_factory, "ha", dict(getattr(request.module, "AIRFLOW_EXTRA_ENV", {})))
+    yield from run_demo(request, tmp_path_factory, "ha")
 
 
 def run_demo(
-    request: pytest.FixtureRequest,
-    tmp_path_factory: pytest.TempPathFactory,
-    profile: Profile,
-    extra_env: dict[str, str],
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory, profile: Profile
 ) -> Iterator[Airflow]:
     """Start the demo's `profile` on tests/e2e/dags, yield it, stop it, and fail if any process it started
     (components, their descendants, Postgres and its backends, Redis) is left."""
@@ -175,7 +158,7 @@ def run_demo(
             api_port=free_port(),
             first_dag=None,
             profile=profile,
-            extra_env=extra_env,
+            extra_env=dict(getattr(request.module, "AIRFLOW_EXTRA_ENV", {})),
         )
     )
     starting = time.monotonic()

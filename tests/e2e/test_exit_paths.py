@@ -23,7 +23,6 @@ from airflow_batch_plus.local.supervisor import AirflowApi
 # case (EXIT_PATHS=full). The deferred user action is in CI through tests/e2e/test_ha.py and
 # tests/integration/test_trigger_in_triggerer.py, the sensor through tests/integration/test_exit_paths_in_airflow.py.
 FULL = os.environ.get("EXIT_PATHS") == "full"
-OWN_AIRFLOW = True  # it SIGKILLs a LocalExecutor worker: not an Airflow to share (conftest.py)
 full_only = pytest.mark.skipif(not FULL, reason="part of the full exit-path run: `make exit-paths`")
 
 KILLED_IN_WORKER = "the task was killed in the worker"
