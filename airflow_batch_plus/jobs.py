@@ -228,6 +228,25 @@ class JobSnapshot:
             return [f"{self.job_id}#{node}" for node in range(self.num_nodes)]
         return []
 
+    def failure_reasons(self) -> list[str]:
+        """Why the job ended as it did, as far as Batch says: its statusReason, exit code and container reason,
+        and an array's children by status. Each present one, in that order; the operator's and the sensor's
+        failure messages both read them here, so a failed task says the same things whichever waited."""
+        reasons = []
+        if self.status_reason:
+            reasons.append(f"statusReason: {self.status_reason}")
+        if self.exit_code is not None:
+            reasons.append(f"exit code {self.exit_code}")
+        if self.container_reason:
+            reasons.append(f"container reason: {self.container_reason}")
+        if self.is_array_parent:
+            reasons.append(f"children: {dict(self.status_summary)}")
+        return reasons
+
+    def failure_summary(self) -> str:
+        """One line on why the job failed: which job, its status, then `failure_reasons`."""
+        return "; ".join([f"Batch job {self.job_id} ({self.job_name}) {self.status.value}", *self.failure_reasons()])
+
     @classmethod
     def from_describe(cls, item: Mapping[str, Any]) -> JobSnapshot:
         """Parse one item of DescribeJobs' `jobs`."""

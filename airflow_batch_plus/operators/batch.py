@@ -670,15 +670,7 @@ class BatchSubmitJobOperator(BaseOperator):
     def _failure_message(self, event: Mapping[str, Any], snapshot: JobSnapshot | None) -> str:
         parts = [str(event.get("message") or f"Batch job {self.job_id} did not succeed")]
         if snapshot is not None:
-            parts.append(f"status {snapshot.status.value}")
-            if snapshot.status_reason:
-                parts.append(f"statusReason: {snapshot.status_reason}")
-            if snapshot.exit_code is not None:
-                parts.append(f"exit code {snapshot.exit_code}")
-            if snapshot.container_reason:
-                parts.append(f"container reason: {snapshot.container_reason}")
-            if snapshot.is_array_parent:
-                parts.append(f"children: {dict(snapshot.status_summary)}")
+            parts += [f"status {snapshot.status.value}", *snapshot.failure_reasons()]
         message = "; ".join(parts)
         tail = self._last_lines(snapshot) if snapshot is not None else []
         if tail:

@@ -154,21 +154,7 @@ class BatchJobSensor(BaseSensorOperator):
             self.log.info("Batch job %s SUCCEEDED", snapshot.job_id)
             return snapshot.to_dict()
         # A FAILED job stays FAILED: retrying the sensor cannot help, so fail without retries.
-        raise AirflowFailException(failure_summary(snapshot))
-
-
-def failure_summary(snapshot: JobSnapshot) -> str:
-    """One line on why a job failed: its statusReason, exit code and container reason, and an array's children."""
-    parts = [f"Batch job {snapshot.job_id} ({snapshot.job_name}) {snapshot.status.value}"]
-    if snapshot.status_reason:
-        parts.append(f"statusReason: {snapshot.status_reason}")
-    if snapshot.exit_code is not None:
-        parts.append(f"exit code {snapshot.exit_code}")
-    if snapshot.container_reason:
-        parts.append(f"container reason: {snapshot.container_reason}")
-    if snapshot.is_array_parent:
-        parts.append(f"children: {dict(snapshot.status_summary)}")
-    return "; ".join(parts)
+        raise AirflowFailException(snapshot.failure_summary())
 
 
 class BatchJobQueueSensor(BaseSensorOperator):

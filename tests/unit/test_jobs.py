@@ -777,3 +777,25 @@ def test_a_snapshot_keeps_the_jobs_environment_for_masking_but_never_serialises_
     assert snapshot.environment == {"TOKEN": "s3cr3t-value", "ECS": "e-value"}
     assert "s3cr3t-value" not in repr(snapshot) and "s3cr3t-value" not in str(snapshot.to_dict())
     assert JobSnapshot.from_dict(snapshot.to_dict()).environment == {}
+
+
+def test_a_failure_summary_names_the_job_then_each_reason_batch_gave_in_order() -> None:
+    failed = JobSnapshot(
+        job_id="job-1",
+        job_name="etl",
+        status=JobStatus.FAILED,
+        status_reason="Essential container in task exited",
+        exit_code=3,
+        container_reason="OutOfMemoryError",
+    )
+    assert failed.failure_summary() == (
+        "Batch job job-1 (etl) FAILED; statusReason: Essential container in task exited; exit code 3; "
+        "container reason: OutOfMemoryError"
+    )
+    array = JobSnapshot(
+        job_id="job-2", job_name="fan", status=JobStatus.FAILED, array_size=3, status_summary={"FAILED": 2}
+    )
+    assert array.failure_reasons() == ["children: {'FAILED': 2}"]
+    assert JobSnapshot(job_id="job-3", job_name="n", status=JobStatus.FAILED).failure_summary() == (
+        "Batch job job-3 (n) FAILED"
+    )
