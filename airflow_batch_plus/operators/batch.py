@@ -9,14 +9,14 @@ a DAG that uses these operators stays cheap.
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
-from airflow_batch_plus import CONFIG_SECTION, links
+from airflow_batch_plus import links
+from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.jobs import (
     DEFAULT_LOG_GROUP,
     JobSnapshot,
@@ -40,6 +40,7 @@ from airflow_batch_plus.reattach import (
     Decision,
     Submission,
     decide,
+    tag_value,
 )
 
 if TYPE_CHECKING:
@@ -50,16 +51,12 @@ if TYPE_CHECKING:
     from airflow_batch_plus.jobs import LogStream
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
-# Airflow's own deferral timeout comes this long after the trigger's deadline, so the trigger,
-# which stops the job, always fires first.
-DEFERRAL_TIMEOUT_MARGIN = timedelta(minutes=2)
 FAILURE_LOG_LINES = 20
 _DRY_RUN_OUTCOMES = {
     StopAction.CANCEL: "would cancel",
     StopAction.TERMINATE: "would terminate",
     StopAction.NONE: "would leave running",
 }
-_TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
 
 SUBMIT_JOB_FIELDS: Mapping[str, str] = {
     "array_properties": "arrayProperties",
@@ -89,21 +86,6 @@ SUBMIT_JOB_MEMBERS_BUILT: Mapping[str, str] = {
     "tags": "`tags` merged with the task's own tags (dag, task, run, map index, try), which reattach reads",
 }
 """SubmitJob members the operator builds rather than passes through, each with how."""
-
-
-def tag_value(value: object) -> str:
-    """`value` as a Batch tag value: at most 256 characters, none that tag values refuse."""
-    return str(value).translate(_TAG_VALUE_UNSAFE)[:256]
-
-
-def default_deferrable() -> bool:
-    """`[batch_plus] default_deferrable` (environment: `AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE`), true by default.
-
-    Not Airflow's `[operators] default_deferrable`: Airflow ships that option false and writes it into
-    every airflow.cfg it generates, so honouring it would quietly turn deferral off in nearly every
-    deployment, whether anyone chose that or not.
-    """
-    return conf.getboolean(CONFIG_SECTION, "default_deferrable", fallback=True)
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -632,15 +614,11 @@ class BatchSubmitJobOperator(BaseOperator):
         """When execution_timeout runs out (epoch seconds), counted from the start of this try."""
         if self.execution_timeout is None:
             return None
-        start = context["ti"].start_date
-        started = start.timestamp() if start is not None else time.time()
-        return started + self.execution_timeout.total_seconds()
+        return try_deadline(context["ti"], self.execution_timeout.total_seconds())
 
     def _deferral_timeout(self, context: Context) -> timedelta | None:
         deadline = self._deadline(context)
-        if deadline is None:
-            return None
-        return timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_TIMEOUT_MARGIN
+        return None if deadline is None else deferral_timeout(deadline)
 
     # Ending
 
