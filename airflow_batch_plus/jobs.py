@@ -138,6 +138,33 @@ def make_job_name(*parts: object) -> str:
     return f"{readable}-{digest}" if readable else digest
 
 
+LIST_JOBS_FILTERS: Mapping[str, str] = {
+    "job_name": "JOB_NAME",
+    "job_definition": "JOB_DEFINITION",
+    "created_before": "BEFORE_CREATED_AT",
+    "created_after": "AFTER_CREATED_AT",
+}
+"""ListJobs' filters: our argument name -> Batch's filter name, in the order errors name them."""
+
+
+def list_jobs_filter(filters: Mapping[str, Any], status: JobStatus | str | None = None) -> str | None:
+    """The one ListJobs filter `filters` gives (argument name -> value; None gives none), or None for none.
+
+    Batch takes one filter at a time, and with one it returns every status and ignores `jobStatus`, so
+    more than one filter, or a filter with a `status`, is refused here rather than quietly misread by
+    Batch. The hook (each ListJobs request) and the kill switch (at DAG parse) both ask this.
+    """
+    given = [name for name, value in filters.items() if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"ListJobs takes one filter at a time; got {', '.join(given)}: keep one")
+    if given and status is not None:
+        raise ValueError(
+            f"status and {given[0]} cannot be combined: with a filter Batch ignores jobStatus and returns "
+            "every status; drop one"
+        )
+    return given[0] if given else None
+
+
 @dataclass(frozen=True)
 class LogStream:
     """One CloudWatch log stream of a job. `label` says whose it is (attempt, node, container, child)."""
