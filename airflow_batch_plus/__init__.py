@@ -51,7 +51,12 @@ def get_provider_info() -> dict[str, Any]:
                 "python-modules": ["airflow_batch_plus.hooks.batch", "airflow_batch_plus.hooks.logs"],
             }
         ],
-        "operators": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.operators.batch"]}],
+        "operators": [
+            {
+                "integration-name": INTEGRATION_NAME,
+                "python-modules": ["airflow_batch_plus.operators.batch", "airflow_batch_plus.operators.stop"],
+            }
+        ],
         "sensors": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.sensors.batch"]}],
         "triggers": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.triggers.batch"]}],
         "config": {

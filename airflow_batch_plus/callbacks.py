@@ -29,6 +29,8 @@ log = logging.getLogger(__name__)
 CLOCK_SKEW = timedelta(minutes=5)
 # The task types whose task instances record a Batch job (the DAG as Airflow serialised it names them).
 SUBMITTING_TASK_TYPES = frozenset({"BatchSubmitJobOperator"})
+# The operator class those are, or a subclass of, by its import path: a callback imports no operator module.
+SUBMITTING_CLASS = "airflow_batch_plus.operators.batch.BatchSubmitJobOperator"
 
 
 def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, str]:
@@ -104,18 +106,22 @@ def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, s
 def _submitting_tasks(tasks: Iterable[Any]) -> list[Any]:
     """The tasks that submit Batch jobs: the DAG as parsed (operators, mapped or not), or as Airflow
     serialised it (`dag.test()` hands the callback that one)."""
-    from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
-
     found = []
     for task in tasks:
         operator_class = getattr(task, "operator_class", None)  # a mapped task: the class it expands
         if (
-            isinstance(task, BatchSubmitJobOperator)
-            or (isinstance(operator_class, type) and issubclass(operator_class, BatchSubmitJobOperator))
+            _is_submitting_class(type(task))
+            or (isinstance(operator_class, type) and _is_submitting_class(operator_class))
             or getattr(task, "task_type", "") in SUBMITTING_TASK_TYPES
         ):
             found.append(task)
     return found
+
+
+def _is_submitting_class(cls: type) -> bool:
+    """`cls` is the submit operator or a subclass of it (what `issubclass` says), read from its class
+    hierarchy by name rather than by importing the operator module."""
+    return any(f"{base.__module__}.{base.__qualname__}" == SUBMITTING_CLASS for base in cls.__mro__)
 
 
 def _recorded_job_ids(dag_id: str, task_id: str, run_id: str) -> list[str]:
@@ -161,6 +167,6 @@ def _rendered(task: Any, field: str, default: Any, context: Any) -> Any:
 
 
 def _same_run(tagged: str | None, run_id: str) -> bool:
-    from airflow_batch_plus.operators.batch import tag_value
+    from airflow_batch_plus.reattach import tag_value
 
     return tagged is not None and tagged == tag_value(run_id)

@@ -138,6 +138,33 @@ def make_job_name(*parts: object) -> str:
     return f"{readable}-{digest}" if readable else digest
 
 
+LIST_JOBS_FILTERS: Mapping[str, str] = {
+    "job_name": "JOB_NAME",
+    "job_definition": "JOB_DEFINITION",
+    "created_before": "BEFORE_CREATED_AT",
+    "created_after": "AFTER_CREATED_AT",
+}
+"""ListJobs' filters: our argument name -> Batch's filter name, in the order errors name them."""
+
+
+def list_jobs_filter(filters: Mapping[str, Any], status: JobStatus | str | None = None) -> str | None:
+    """The one ListJobs filter `filters` gives (argument name -> value; None gives none), or None for none.
+
+    Batch takes one filter at a time, and with one it returns every status and ignores `jobStatus`, so
+    more than one filter, or a filter with a `status`, is refused here rather than quietly misread by
+    Batch. The hook (each ListJobs request) and the kill switch (at DAG parse) both ask this.
+    """
+    given = [name for name, value in filters.items() if value is not None]
+    if len(given) > 1:
+        raise ValueError(f"ListJobs takes one filter at a time; got {', '.join(given)}: keep one")
+    if given and status is not None:
+        raise ValueError(
+            f"status and {given[0]} cannot be combined: with a filter Batch ignores jobStatus and returns "
+            "every status; drop one"
+        )
+    return given[0] if given else None
+
+
 @dataclass(frozen=True)
 class LogStream:
     """One CloudWatch log stream of a job. `label` says whose it is (attempt, node, container, child)."""
@@ -227,6 +254,25 @@ class JobSnapshot:
         if self.is_multi_node_parent and self.num_nodes is not None:
             return [f"{self.job_id}#{node}" for node in range(self.num_nodes)]
         return []
+
+    def failure_reasons(self) -> list[str]:
+        """Why the job ended as it did, as far as Batch says: its statusReason, exit code and container reason,
+        and an array's children by status. Each present one, in that order; the operator's and the sensor's
+        failure messages both read them here, so a failed task says the same things whichever waited."""
+        reasons = []
+        if self.status_reason:
+            reasons.append(f"statusReason: {self.status_reason}")
+        if self.exit_code is not None:
+            reasons.append(f"exit code {self.exit_code}")
+        if self.container_reason:
+            reasons.append(f"container reason: {self.container_reason}")
+        if self.is_array_parent:
+            reasons.append(f"children: {dict(self.status_summary)}")
+        return reasons
+
+    def failure_summary(self) -> str:
+        """One line on why the job failed: which job, its status, then `failure_reasons`."""
+        return "; ".join([f"Batch job {self.job_id} ({self.job_name}) {self.status.value}", *self.failure_reasons()])
 
     @classmethod
     def from_describe(cls, item: Mapping[str, Any]) -> JobSnapshot:

@@ -33,6 +33,15 @@ RUN_ID_TAG = f"{TAG_PREFIX}run-id"
 MAP_INDEX_TAG = f"{TAG_PREFIX}map-index"
 TRY_NUMBER_TAG = f"{TAG_PREFIX}try-number"
 MAX_TRIES_TAG = f"{TAG_PREFIX}max-tries"
+_TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
+
+
+def tag_value(value: object) -> str:
+    """`value` as a Batch tag value: at most 256 characters, none that tag values refuse.
+
+    Here beside the tags it serves: the operator tags its jobs through it, and a retry looking for its
+    job and the run callback (`callbacks.py`) compare a run id with its tag through it."""
+    return str(value).translate(_TAG_VALUE_UNSAFE)[:256]
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,7 @@ import sys
 
 OURS = (
     "airflow_batch_plus.operators.batch",
+    "airflow_batch_plus.operators.stop",
     "airflow_batch_plus.sensors.batch",
     "airflow_batch_plus.callbacks",
     "airflow_batch_plus.links",
@@ -32,6 +33,7 @@ AMAZON = (
 # The modules a DAG file imports; the rest only load when a task or the triggerer runs.
 PARSED_BY_DAGS = {
     "airflow_batch_plus.operators.batch",
+    "airflow_batch_plus.operators.stop",
     "airflow_batch_plus.sensors.batch",
     "airflow_batch_plus.callbacks",
 }

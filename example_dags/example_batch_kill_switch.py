@@ -22,7 +22,7 @@ from datetime import datetime
 
 from airflow.sdk import DAG, Param, chain
 
-from airflow_batch_plus.operators.batch import BatchStopJobsOperator
+from airflow_batch_plus.operators.stop import BatchStopJobsOperator
 
 JOB_QUEUE = "{{ var.value.get('batch_job_queue', 'local-queue') }}"
 

@@ -29,6 +29,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from airflow_batch_plus.jobs import (
     DONE,
+    LIST_JOBS_FILTERS,
     JobSnapshot,
     JobStatus,
     JobSummary,
@@ -36,6 +37,7 @@ from airflow_batch_plus.jobs import (
     StopOutcome,
     StopPolicy,
     decide_stop,
+    list_jobs_filter,
     trim_reason,
 )
 from airflow_batch_plus.validation import validate_request, validate_submit_job
@@ -391,7 +393,7 @@ class BatchHook(BaseBatchPlusHook):
         With a filter Batch returns every status in one listing, and ended jobs are skipped here;
         without one, Batch lists one status at a time, so each live status is listed in turn.
         """
-        if any(value not in (None, "") for value in one_filter.values()):
+        if any(value is not None for value in _filter_values(one_filter).values()):
             for summary in self.list_jobs(job_queue=job_queue, **one_filter):
                 if summary.status not in DONE:
                     yield summary
@@ -553,21 +555,15 @@ def list_jobs_request(
         raise ValueError(
             f"ListJobs needs exactly one of job_queue, array_job_id, multi_node_job_id; got {given_scopes or 'none'}"
         )
-    filters = {
-        "job_name": ("JOB_NAME", job_name),
-        "job_definition": ("JOB_DEFINITION", job_definition),
-        "created_before": ("BEFORE_CREATED_AT", created_before),
-        "created_after": ("AFTER_CREATED_AT", created_after),
-    }
-    given_filters = {name: value for name, value in filters.items() if value[1] not in (None, "")}
-    if len(given_filters) > 1:
-        raise ValueError(f"ListJobs takes one filter at a time; got {', '.join(given_filters)}: keep one")
-    if given_filters and status is not None:
-        (filter_name,) = given_filters
-        raise ValueError(
-            f"status and {filter_name} cannot be combined: with a filter Batch ignores jobStatus and returns "
-            "every status; drop one"
-        )
+    filters = _filter_values(
+        {
+            "job_name": job_name,
+            "job_definition": job_definition,
+            "created_before": created_before,
+            "created_after": created_after,
+        }
+    )
+    filter_name = list_jobs_filter(filters, status)
     request: dict[str, Any] = {
         {"job_queue": "jobQueue", "array_job_id": "arrayJobId", "multi_node_job_id": "multiNodeJobId"}[
             given_scopes[0]
@@ -579,11 +575,18 @@ def list_jobs_request(
         except ValueError:
             choices = ", ".join(member.value for member in JobStatus)
             raise ValueError(f"status={status!r} is not a Batch job status: use one of {choices}") from None
-    for batch_name, value in given_filters.values():
+    if filter_name is not None:
+        value = filters[filter_name]
         text = str(int(value.timestamp() * 1000)) if isinstance(value, datetime) else str(value)
-        request["filters"] = [{"name": batch_name, "values": [text]}]
+        request["filters"] = [{"name": LIST_JOBS_FILTERS[filter_name], "values": [text]}]
     validate_request("ListJobs", request)
     return request
+
+
+def _filter_values(filters: Mapping[str, Any]) -> dict[str, Any]:
+    """`filters` with an empty value read as no filter (None): the hook's reading; the kill switch refuses an
+    empty name or definition instead, since dropping it would widen what it stops."""
+    return {name: None if value == "" else value for name, value in filters.items()}
 
 
 def mask_override_environment(request: Mapping[str, Any]) -> None:

@@ -1,27 +1,27 @@
-"""BatchSubmitJobOperator and BatchStopJobsOperator: what DAG authors put in their DAGs.
+"""BatchSubmitJobOperator: what DAG authors put in their DAGs to run a Batch job.
 
-The submit operator submits a job (or follows the live job an earlier try submitted), waits for it
-in the triggerer (or in the worker), logs its lines as they arrive, and stops it per its stop policy
-on every way the task can end. Heavy imports (boto3, the hooks) wait until a task runs, so parsing
-a DAG that uses these operators stays cheap.
+It submits a job (or follows the live job an earlier try submitted), waits for it in the triggerer
+(or in the worker), logs its lines as they arrive, and stops it per its stop policy on every way the
+task can end. The kill switch, which only stops jobs, is `BatchStopJobsOperator` in operators/stop.py.
+Heavy imports (boto3, the hooks) wait until a task runs, so parsing a DAG that uses the operator stays
+cheap.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from airflow.sdk import BaseOperator, conf
+from airflow.sdk import BaseOperator
 
-from airflow_batch_plus import CONFIG_SECTION, links
+from airflow_batch_plus import links
+from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.jobs import (
     DEFAULT_LOG_GROUP,
     JobSnapshot,
     JobStatus,
-    StopAction,
     StopPolicy,
     check_job_name,
     make_job_name,
@@ -40,6 +40,7 @@ from airflow_batch_plus.reattach import (
     Decision,
     Submission,
     decide,
+    tag_value,
 )
 
 if TYPE_CHECKING:
@@ -50,16 +51,7 @@ if TYPE_CHECKING:
     from airflow_batch_plus.jobs import LogStream
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
-# Airflow's own deferral timeout comes this long after the trigger's deadline, so the trigger,
-# which stops the job, always fires first.
-DEFERRAL_TIMEOUT_MARGIN = timedelta(minutes=2)
 FAILURE_LOG_LINES = 20
-_DRY_RUN_OUTCOMES = {
-    StopAction.CANCEL: "would cancel",
-    StopAction.TERMINATE: "would terminate",
-    StopAction.NONE: "would leave running",
-}
-_TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
 
 SUBMIT_JOB_FIELDS: Mapping[str, str] = {
     "array_properties": "arrayProperties",
@@ -89,21 +81,6 @@ SUBMIT_JOB_MEMBERS_BUILT: Mapping[str, str] = {
     "tags": "`tags` merged with the task's own tags (dag, task, run, map index, try), which reattach reads",
 }
 """SubmitJob members the operator builds rather than passes through, each with how."""
-
-
-def tag_value(value: object) -> str:
-    """`value` as a Batch tag value: at most 256 characters, none that tag values refuse."""
-    return str(value).translate(_TAG_VALUE_UNSAFE)[:256]
-
-
-def default_deferrable() -> bool:
-    """`[batch_plus] default_deferrable` (environment: `AIRFLOW__BATCH_PLUS__DEFAULT_DEFERRABLE`), true by default.
-
-    Not Airflow's `[operators] default_deferrable`: Airflow ships that option false and writes it into
-    every airflow.cfg it generates, so honouring it would quietly turn deferral off in nearly every
-    deployment, whether anyone chose that or not.
-    """
-    return conf.getboolean(CONFIG_SECTION, "default_deferrable", fallback=True)
 
 
 def _is_dynamic(value: Any) -> bool:
@@ -632,15 +609,11 @@ class BatchSubmitJobOperator(BaseOperator):
         """When execution_timeout runs out (epoch seconds), counted from the start of this try."""
         if self.execution_timeout is None:
             return None
-        start = context["ti"].start_date
-        started = start.timestamp() if start is not None else time.time()
-        return started + self.execution_timeout.total_seconds()
+        return try_deadline(context["ti"], self.execution_timeout.total_seconds())
 
     def _deferral_timeout(self, context: Context) -> timedelta | None:
         deadline = self._deadline(context)
-        if deadline is None:
-            return None
-        return timedelta(seconds=max(0.0, deadline - time.time())) + DEFERRAL_TIMEOUT_MARGIN
+        return None if deadline is None else deferral_timeout(deadline)
 
     # Ending
 
@@ -670,15 +643,7 @@ class BatchSubmitJobOperator(BaseOperator):
     def _failure_message(self, event: Mapping[str, Any], snapshot: JobSnapshot | None) -> str:
         parts = [str(event.get("message") or f"Batch job {self.job_id} did not succeed")]
         if snapshot is not None:
-            parts.append(f"status {snapshot.status.value}")
-            if snapshot.status_reason:
-                parts.append(f"statusReason: {snapshot.status_reason}")
-            if snapshot.exit_code is not None:
-                parts.append(f"exit code {snapshot.exit_code}")
-            if snapshot.container_reason:
-                parts.append(f"container reason: {snapshot.container_reason}")
-            if snapshot.is_array_parent:
-                parts.append(f"children: {dict(snapshot.status_summary)}")
+            parts += [f"status {snapshot.status.value}", *snapshot.failure_reasons()]
         message = "; ".join(parts)
         tail = self._last_lines(snapshot) if snapshot is not None else []
         if tail:
@@ -781,138 +746,3 @@ def _is_deferral(error: BaseException) -> bool:
     from airflow.sdk.exceptions import TaskDeferred
 
     return isinstance(error, TaskDeferred)
-
-
-class BatchStopJobsOperator(BaseOperator):
-    """The kill switch: stop every live job of a queue that matches one ListJobs filter, or the jobs named.
-
-    For the budget alarm of AWS's "cancel or terminate" guidance: ``cancel`` (the default) removes
-    every job that has not started and lets running ones finish; ``terminate`` stops running jobs too.
-    Jobs go out in bulk CancelJobs / TerminateJobs calls of 50. With ``dry_run`` nothing is stopped:
-    the task logs and returns what would happen to each job.
-
-    :param job_queue: the queue whose live jobs to stop (with at most one of the filters below).
-    :param job_ids: explicit job ids instead of a queue.
-    :param job_name: a job name, or a prefix ending in ``*`` (case-insensitive, as ListJobs matches).
-    :param job_definition: a job definition name, name:revision or ARN.
-    :param created_before: only jobs created before this (a datetime or epoch milliseconds).
-    :param created_after: only jobs created after this.
-    :param stop_policy: ``cancel`` or ``terminate``.
-    :param reason: the reason Batch records (the default names this task and run).
-    :returns: counts by outcome, and the ids of the jobs in each outcome (up to 1,000 each).
-    """
-
-    template_fields: Sequence[str] = (
-        "job_queue",
-        "job_ids",
-        "job_name",
-        "job_definition",
-        "created_before",
-        "created_after",
-        "reason",
-        "aws_conn_id",
-        "region_name",
-    )
-    ui_color = "#e8735d"
-
-    def __init__(
-        self,
-        *,
-        job_queue: str | None = None,
-        job_ids: list[str] | None = None,
-        job_name: str | None = None,
-        job_definition: str | None = None,
-        created_before: Any = None,
-        created_after: Any = None,
-        stop_policy: str = "cancel",
-        dry_run: bool = False,
-        reason: str | None = None,
-        aws_conn_id: str | None = "aws_default",
-        region_name: str | None = None,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        policy = StopPolicy.parse(stop_policy)
-        if policy is StopPolicy.KEEP:
-            raise ValueError("stop_policy='keep' stops nothing: use 'cancel' or 'terminate'")
-        if (job_queue is None) == (job_ids is None):
-            raise ValueError("give either job_queue (with at most one filter) or job_ids, not both and not neither")
-        filters = {"job_name": job_name, "job_definition": job_definition}
-        filters |= {"created_before": created_before, "created_after": created_after}
-        given = [name for name, value in filters.items() if value is not None]
-        if job_name == "" or job_definition == "":
-            empty = "job_name" if job_name == "" else "job_definition"
-            raise ValueError(
-                f"{empty}='' matches no job: give a name (a trailing * matches a prefix) or drop the filter"
-            )
-        if job_ids is not None and not isinstance(job_ids, str) and len(job_ids) == 0:
-            raise ValueError("job_ids=[] stops nothing: give the ids to stop, or job_queue with a filter")
-        if len(given) > 1:
-            raise ValueError(f"ListJobs takes one filter at a time; got {', '.join(given)}: keep one")
-        if job_ids is not None and given:
-            raise ValueError(f"{given[0]} filters a queue's jobs; with job_ids, drop it or give job_queue instead")
-        self.job_queue = job_queue
-        self.job_ids = job_ids
-        self.job_name = job_name
-        self.job_definition = job_definition
-        self.created_before = created_before
-        self.created_after = created_after
-        self.stop_policy = policy.value
-        self.list_only = dry_run  # `dry_run` itself is a BaseOperator method
-        self.reason = reason
-        self.aws_conn_id = aws_conn_id
-        self.region_name = region_name
-
-    def execute(self, context: Context) -> dict[str, Any]:
-        from airflow_batch_plus.hooks.batch import BatchHook
-        from airflow_batch_plus.jobs import decide_stop
-
-        hook = BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
-        jobs = self._matching_jobs(hook)
-        if self.list_only:
-            outcomes = {
-                job.job_id: _DRY_RUN_OUTCOMES[decide_stop(StopPolicy(self.stop_policy), job.status)] for job in jobs
-            }
-            for job in jobs:
-                self.log.info(
-                    "Dry run: %s %s (%s): %s", job.job_id, job.job_name, job.status.value, outcomes[job.job_id]
-                )
-        else:
-            ti = context["ti"]
-            reason = (
-                self.reason or f"Stopped by Airflow kill switch: dag {ti.dag_id}, task {ti.task_id}, run {ti.run_id}"
-            )
-            results = hook.stop_jobs(jobs, self.stop_policy, reason)
-            outcomes = {job_id: result.outcome.value for job_id, result in results.items()}
-        by_outcome: dict[str, list[str]] = {}
-        for job_id, outcome in outcomes.items():
-            by_outcome.setdefault(outcome, []).append(job_id)
-        counts = {outcome: len(ids) for outcome, ids in by_outcome.items()}
-        self.log.info(
-            "%s %d job(s) with stop_policy=%s: %s",
-            "Matched" if self.list_only else "Stopped",
-            len(jobs),
-            self.stop_policy,
-            counts,
-        )
-        return {
-            "stop_policy": self.stop_policy,
-            "dry_run": self.list_only,
-            "matched": len(jobs),
-            "counts": counts,
-            "job_ids": {outcome: ids[:1000] for outcome, ids in by_outcome.items()},
-        }
-
-    def _matching_jobs(self, hook: Any) -> list[JobSnapshot]:
-        """The live jobs to act on, as snapshots with their listed status (so stopping describes nothing)."""
-        if self.job_ids is not None:
-            return list(hook.describe_jobs(self.job_ids).jobs.values())
-        assert self.job_queue is not None
-        summaries = hook.list_live_jobs(
-            self.job_queue,
-            job_name=self.job_name,
-            job_definition=self.job_definition,
-            created_before=self.created_before,
-            created_after=self.created_after,
-        )
-        return [JobSnapshot(job_id=job.job_id, job_name=job.job_name, status=job.status) for job in summaries]

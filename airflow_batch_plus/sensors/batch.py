@@ -9,17 +9,15 @@ uses these sensors stays cheap.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Mapping, Sequence
-from datetime import timedelta
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_batch_plus import links
+from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy
-from airflow_batch_plus.operators.batch import DEFERRAL_TIMEOUT_MARGIN, default_deferrable
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -129,8 +127,7 @@ class BatchJobSensor(BaseSensorOperator):
         from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
         ti = context["ti"]
-        start = ti.start_date
-        deadline = (start.timestamp() if start is not None else time.time()) + self.timeout
+        deadline = try_deadline(ti, self.timeout)
         trigger = BatchJobTrigger(
             job_id=self.job_id,
             aws_conn_id=self.aws_conn_id,
@@ -143,8 +140,7 @@ class BatchJobSensor(BaseSensorOperator):
             deadline_reason=f"the sensor's timeout of {self.timeout:g} s passed",
         )
         # Airflow's own deferral timeout is a backstop behind the trigger's deadline, which fires first.
-        left = timedelta(seconds=max(0.0, deadline - time.time()))
-        self.defer(trigger=trigger, method_name="execute_complete", timeout=left + DEFERRAL_TIMEOUT_MARGIN)
+        self.defer(trigger=trigger, method_name="execute_complete", timeout=deferral_timeout(deadline))
 
     def _ended(self, snapshot: JobSnapshot) -> dict[str, Any]:
         """The snapshot of a job that SUCCEEDED; a failure that says why for one that FAILED."""
@@ -154,21 +150,7 @@ class BatchJobSensor(BaseSensorOperator):
             self.log.info("Batch job %s SUCCEEDED", snapshot.job_id)
             return snapshot.to_dict()
         # A FAILED job stays FAILED: retrying the sensor cannot help, so fail without retries.
-        raise AirflowFailException(failure_summary(snapshot))
-
-
-def failure_summary(snapshot: JobSnapshot) -> str:
-    """One line on why a job failed: its statusReason, exit code and container reason, and an array's children."""
-    parts = [f"Batch job {snapshot.job_id} ({snapshot.job_name}) {snapshot.status.value}"]
-    if snapshot.status_reason:
-        parts.append(f"statusReason: {snapshot.status_reason}")
-    if snapshot.exit_code is not None:
-        parts.append(f"exit code {snapshot.exit_code}")
-    if snapshot.container_reason:
-        parts.append(f"container reason: {snapshot.container_reason}")
-    if snapshot.is_array_parent:
-        parts.append(f"children: {dict(snapshot.status_summary)}")
-    return "; ".join(parts)
+        raise AirflowFailException(snapshot.failure_summary())
 
 
 class BatchJobQueueSensor(BaseSensorOperator):

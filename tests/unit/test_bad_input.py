@@ -18,7 +18,8 @@ from typing import Any
 
 import pytest
 
-from airflow_batch_plus.operators.batch import BatchStopJobsOperator, BatchSubmitJobOperator
+from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
+from airflow_batch_plus.operators.stop import BatchStopJobsOperator
 from airflow_batch_plus.sensors.batch import BatchJobQueueSensor, BatchJobSensor
 
 REQUIRED: dict[str, Any] = {"task_id": "job", "job_queue": "q", "job_definition": "d"}

@@ -34,6 +34,7 @@ from airflow_batch_plus.jobs import (
     StopPolicy,
     check_job_name,
     decide_stop,
+    list_jobs_filter,
     log_group_of,
     make_job_name,
     trim_reason,
@@ -777,3 +778,34 @@ def test_a_snapshot_keeps_the_jobs_environment_for_masking_but_never_serialises_
     assert snapshot.environment == {"TOKEN": "s3cr3t-value", "ECS": "e-value"}
     assert "s3cr3t-value" not in repr(snapshot) and "s3cr3t-value" not in str(snapshot.to_dict())
     assert JobSnapshot.from_dict(snapshot.to_dict()).environment == {}
+
+
+def test_a_failure_summary_names_the_job_then_each_reason_batch_gave_in_order() -> None:
+    failed = JobSnapshot(
+        job_id="job-1",
+        job_name="etl",
+        status=JobStatus.FAILED,
+        status_reason="Essential container in task exited",
+        exit_code=3,
+        container_reason="OutOfMemoryError",
+    )
+    assert failed.failure_summary() == (
+        "Batch job job-1 (etl) FAILED; statusReason: Essential container in task exited; exit code 3; "
+        "container reason: OutOfMemoryError"
+    )
+    array = JobSnapshot(
+        job_id="job-2", job_name="fan", status=JobStatus.FAILED, array_size=3, status_summary={"FAILED": 2}
+    )
+    assert array.failure_reasons() == ["children: {'FAILED': 2}"]
+    assert JobSnapshot(job_id="job-3", job_name="n", status=JobStatus.FAILED).failure_summary() == (
+        "Batch job job-3 (n) FAILED"
+    )
+
+
+def test_list_jobs_takes_one_filter_and_no_status_beside_it() -> None:
+    assert list_jobs_filter({"job_name": None, "created_after": None}, "RUNNING") is None
+    assert list_jobs_filter({"job_name": None, "created_after": 5}) == "created_after"
+    with pytest.raises(ValueError, match=r"^ListJobs takes one filter at a time; got job_name, created_after: keep"):
+        list_jobs_filter({"job_name": "a*", "job_definition": None, "created_after": 5})
+    with pytest.raises(ValueError, match=r"^status and job_definition cannot be combined: with a filter Batch ignores"):
+        list_jobs_filter({"job_definition": "d"}, JobStatus.RUNNING)

@@ -106,6 +106,7 @@ def test_every_module_it_lists_imports() -> None:
     assert {
         "airflow_batch_plus.hooks.batch",
         "airflow_batch_plus.operators.batch",
+        "airflow_batch_plus.operators.stop",
         "airflow_batch_plus.sensors.batch",
     } <= set(modules)
     for module in modules:

@@ -12,7 +12,8 @@ from typing import Any
 from airflow.sdk import DAG
 
 from airflow_batch_plus.callbacks import stop_batch_jobs
-from airflow_batch_plus.operators.batch import BatchStopJobsOperator, BatchSubmitJobOperator
+from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
+from airflow_batch_plus.operators.stop import BatchStopJobsOperator
 
 OVERRIDES = {
     "command": ["sh", "-c", "{{ dag_run.conf['script'] }}"],

@@ -1,0 +1,157 @@
+"""BatchStopJobsOperator: the kill switch, which stops a queue's live jobs, or the jobs named, in bulk.
+
+Apart from the submit operator: it submits nothing and follows nothing, it only lists and stops. Which
+ListJobs filters it takes together is `jobs.list_jobs_filter`'s rule, the one the hook's requests obey.
+The hooks (boto3) are imported only when the task runs, so parsing a DAG that uses it stays cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from airflow.sdk import BaseOperator
+
+from airflow_batch_plus.jobs import JobSnapshot, StopAction, StopPolicy, decide_stop, list_jobs_filter
+
+if TYPE_CHECKING:
+    from airflow.sdk import Context
+
+_DRY_RUN_OUTCOMES = {
+    StopAction.CANCEL: "would cancel",
+    StopAction.TERMINATE: "would terminate",
+    StopAction.NONE: "would leave running",
+}
+
+
+class BatchStopJobsOperator(BaseOperator):
+    """The kill switch: stop every live job of a queue that matches one ListJobs filter, or the jobs named.
+
+    For the budget alarm of AWS's "cancel or terminate" guidance: ``cancel`` (the default) removes
+    every job that has not started and lets running ones finish; ``terminate`` stops running jobs too.
+    Jobs go out in bulk CancelJobs / TerminateJobs calls of 50. With ``dry_run`` nothing is stopped:
+    the task logs and returns what would happen to each job.
+
+    :param job_queue: the queue whose live jobs to stop (with at most one of the filters below).
+    :param job_ids: explicit job ids instead of a queue.
+    :param job_name: a job name, or a prefix ending in ``*`` (case-insensitive, as ListJobs matches).
+    :param job_definition: a job definition name, name:revision or ARN.
+    :param created_before: only jobs created before this (a datetime or epoch milliseconds).
+    :param created_after: only jobs created after this.
+    :param stop_policy: ``cancel`` or ``terminate``.
+    :param reason: the reason Batch records (the default names this task and run).
+    :returns: counts by outcome, and the ids of the jobs in each outcome (up to 1,000 each).
+    """
+
+    template_fields: Sequence[str] = (
+        "job_queue",
+        "job_ids",
+        "job_name",
+        "job_definition",
+        "created_before",
+        "created_after",
+        "reason",
+        "aws_conn_id",
+        "region_name",
+    )
+    ui_color = "#e8735d"
+
+    def __init__(
+        self,
+        *,
+        job_queue: str | None = None,
+        job_ids: list[str] | None = None,
+        job_name: str | None = None,
+        job_definition: str | None = None,
+        created_before: Any = None,
+        created_after: Any = None,
+        stop_policy: str = "cancel",
+        dry_run: bool = False,
+        reason: str | None = None,
+        aws_conn_id: str | None = "aws_default",
+        region_name: str | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        policy = StopPolicy.parse(stop_policy)
+        if policy is StopPolicy.KEEP:
+            raise ValueError("stop_policy='keep' stops nothing: use 'cancel' or 'terminate'")
+        if (job_queue is None) == (job_ids is None):
+            raise ValueError("give either job_queue (with at most one filter) or job_ids, not both and not neither")
+        if job_name == "" or job_definition == "":
+            # The hook reads an empty filter as none, which would stop every live job of the queue.
+            empty = "job_name" if job_name == "" else "job_definition"
+            raise ValueError(
+                f"{empty}='' matches no job: give a name (a trailing * matches a prefix) or drop the filter"
+            )
+        if job_ids is not None and not isinstance(job_ids, str) and len(job_ids) == 0:
+            raise ValueError("job_ids=[] stops nothing: give the ids to stop, or job_queue with a filter")
+        filters = {"job_name": job_name, "job_definition": job_definition}
+        filters |= {"created_before": created_before, "created_after": created_after}
+        one_filter = list_jobs_filter(filters)
+        if job_ids is not None and one_filter is not None:
+            raise ValueError(f"{one_filter} filters a queue's jobs; with job_ids, drop it or give job_queue instead")
+        self.job_queue = job_queue
+        self.job_ids = job_ids
+        self.job_name = job_name
+        self.job_definition = job_definition
+        self.created_before = created_before
+        self.created_after = created_after
+        self.stop_policy = policy.value
+        self.list_only = dry_run  # `dry_run` itself is a BaseOperator method
+        self.reason = reason
+        self.aws_conn_id = aws_conn_id
+        self.region_name = region_name
+
+    def execute(self, context: Context) -> dict[str, Any]:
+        from airflow_batch_plus.hooks.batch import BatchHook
+
+        hook = BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        jobs = self._matching_jobs(hook)
+        if self.list_only:
+            outcomes = {
+                job.job_id: _DRY_RUN_OUTCOMES[decide_stop(StopPolicy(self.stop_policy), job.status)] for job in jobs
+            }
+            for job in jobs:
+                self.log.info(
+                    "Dry run: %s %s (%s): %s", job.job_id, job.job_name, job.status.value, outcomes[job.job_id]
+                )
+        else:
+            ti = context["ti"]
+            reason = (
+                self.reason or f"Stopped by Airflow kill switch: dag {ti.dag_id}, task {ti.task_id}, run {ti.run_id}"
+            )
+            results = hook.stop_jobs(jobs, self.stop_policy, reason)
+            outcomes = {job_id: result.outcome.value for job_id, result in results.items()}
+        by_outcome: dict[str, list[str]] = {}
+        for job_id, outcome in outcomes.items():
+            by_outcome.setdefault(outcome, []).append(job_id)
+        counts = {outcome: len(ids) for outcome, ids in by_outcome.items()}
+        self.log.info(
+            "%s %d job(s) with stop_policy=%s: %s",
+            "Matched" if self.list_only else "Stopped",
+            len(jobs),
+            self.stop_policy,
+            counts,
+        )
+        return {
+            "stop_policy": self.stop_policy,
+            "dry_run": self.list_only,
+            "matched": len(jobs),
+            "counts": counts,
+            "job_ids": {outcome: ids[:1000] for outcome, ids in by_outcome.items()},
+        }
+
+    def _matching_jobs(self, hook: Any) -> list[JobSnapshot]:
+        """The live jobs to act on, as snapshots with their listed status (so stopping describes nothing)."""
+        if self.job_ids is not None:
+            return list(hook.describe_jobs(self.job_ids).jobs.values())
+        assert self.job_queue is not None
+        summaries = hook.list_live_jobs(
+            self.job_queue,
+            job_name=self.job_name,
+            job_definition=self.job_definition,
+            created_before=self.created_before,
+            created_after=self.created_after,
+        )
+        return [JobSnapshot(job_id=job.job_id, job_name=job.job_name, status=job.status) for job in summaries]
