@@ -47,6 +47,8 @@ PRE_START: frozenset[JobStatus] = frozenset({JobStatus.SUBMITTED, JobStatus.PEND
 STARTED: frozenset[JobStatus] = frozenset({JobStatus.STARTING, JobStatus.RUNNING})
 DONE: frozenset[JobStatus] = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED})
 LIVE: frozenset[JobStatus] = PRE_START | STARTED
+# LIVE in the order a job walks through them, for listing one status at a time (a set has no fixed order).
+LIVE_IN_ORDER: tuple[JobStatus, ...] = tuple(status for status in JobStatus if status in LIVE)
 
 
 class StopPolicy(StrEnum):

@@ -28,6 +28,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.jobs import (
     DONE,
+    LIVE_IN_ORDER,
     JobSnapshot,
     JobStatus,
     JobSummary,
@@ -322,13 +323,7 @@ class BatchHook(BaseBatchPlusHook):
                 if summary.status not in DONE:
                     yield summary
             return
-        for status in (
-            JobStatus.SUBMITTED,
-            JobStatus.PENDING,
-            JobStatus.RUNNABLE,
-            JobStatus.STARTING,
-            JobStatus.RUNNING,
-        ):
+        for status in LIVE_IN_ORDER:
             yield from self.list_jobs(job_queue=job_queue, status=status)
 
     def first_live_job(self, job_queue: str) -> JobSummary | None:
@@ -337,13 +332,7 @@ class BatchHook(BaseBatchPlusHook):
         Lists one live status at a time, one job a page, and stops at the first job found: at most
         five small ListJobs calls, however busy the queue is.
         """
-        for status in (
-            JobStatus.SUBMITTED,
-            JobStatus.PENDING,
-            JobStatus.RUNNABLE,
-            JobStatus.STARTING,
-            JobStatus.RUNNING,
-        ):
+        for status in LIVE_IN_ORDER:
             for summary in self.list_jobs(job_queue=job_queue, status=status, page_size=1):
                 return summary
         return None
