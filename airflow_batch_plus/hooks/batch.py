@@ -36,6 +36,7 @@ from airflow_batch_plus.jobs import (
     StopOutcome,
     StopPolicy,
     decide_stop,
+    override_environment_values,
     trim_reason,
 )
 from airflow_batch_plus.validation import validate_request, validate_submit_job
@@ -507,38 +508,6 @@ def mask_override_environment(request: Mapping[str, Any]) -> None:
 
     for value in override_environment_values(request):
         mask_secret(value)
-
-
-def override_environment_values(request: Mapping[str, Any]) -> list[str]:
-    """The environment values a SubmitJob request overrides, wherever they sit (container, node, ECS, EKS)."""
-    return [value for _, value in _override_environment(request)]
-
-
-def override_environment_names(request: Mapping[str, Any]) -> list[str]:
-    """The names of the environment variables a SubmitJob request overrides (their values may be secrets)."""
-    return sorted({name for name, _ in _override_environment(request) if name})
-
-
-def _override_environment(request: Mapping[str, Any]) -> list[tuple[str, str]]:
-    values: list[tuple[str, str]] = []
-
-    def collect(environment: Any) -> None:
-        for variable in environment or ():
-            if isinstance(variable, Mapping) and variable.get("value"):
-                values.append((str(variable.get("name") or ""), str(variable["value"])))
-
-    collect((request.get("containerOverrides") or {}).get("environment"))
-    for node in (request.get("nodeOverrides") or {}).get("nodePropertyOverrides") or ():
-        collect((node.get("containerOverrides") or {}).get("environment"))
-        for task in (node.get("ecsPropertiesOverride") or {}).get("taskProperties") or ():
-            for container in task.get("containers") or ():
-                collect(container.get("environment"))
-    for task in (request.get("ecsPropertiesOverride") or {}).get("taskProperties") or ():
-        for container in task.get("containers") or ():
-            collect(container.get("environment"))
-    for container in (request.get("eksPropertiesOverride") or {}).get("podProperties", {}).get("containers") or ():
-        collect(container.get("env"))
-    return values
 
 
 def _outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:
