@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from airflow_batch_plus.jobs import check_job_name
+from airflow_batch_plus.jobs import check_job_name, environment_holders
 
 MIN_ARRAY_SIZE = 2
 MAX_ARRAY_SIZE = 10_000
@@ -151,16 +151,11 @@ def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
             check_job_name(name)
         except ValueError as error:
             problems.append(str(error))
-    problems += _container_override_rules(params.get("containerOverrides"), "containerOverrides")
-    problems += _ecs_override_rules(params.get("ecsPropertiesOverride"), "ecsPropertiesOverride")
-    node_overrides = params.get("nodeOverrides")
-    for index, node in enumerate(
-        _items(node_overrides.get("nodePropertyOverrides")) if isinstance(node_overrides, Mapping) else ()
-    ):
-        if isinstance(node, Mapping):
-            path = f"nodeOverrides.nodePropertyOverrides[{index}]"
-            problems += _container_override_rules(node.get("containerOverrides"), f"{path}.containerOverrides")
-            problems += _ecs_override_rules(node.get("ecsPropertiesOverride"), f"{path}.ecsPropertiesOverride")
+    for holder in environment_holders(params):
+        if holder.kind == "container":
+            problems += _deprecated_override_rules(holder.fields, holder.path)
+        if holder.kind != "eks":  # EKS `env` names are left to Batch, as they always were
+            problems += _environment_rules(holder.variables, holder.variables_path)
     size = (
         (params.get("arrayProperties") or {}).get("size")
         if isinstance(params.get("arrayProperties"), Mapping)
@@ -190,13 +185,7 @@ def _submit_job_rules(params: Mapping[str, Any]) -> list[str]:
     return problems
 
 
-def _items(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
-def _container_override_rules(overrides: Any, path: str) -> list[str]:
-    if not isinstance(overrides, Mapping):
-        return []
+def _deprecated_override_rules(overrides: Mapping[str, Any], path: str) -> list[str]:
     problems: list[str] = []
     for deprecated, resource in (("vcpus", "VCPU"), ("memory", "MEMORY")):
         if deprecated in overrides:
@@ -204,25 +193,13 @@ def _container_override_rules(overrides: Any, path: str) -> list[str]:
                 f"{path}.{deprecated}: deprecated and ignored by Batch; use "
                 f"{path}.resourceRequirements=[{{'type': '{resource}', 'value': '...'}}]"
             )
-    return problems + _environment_rules(overrides.get("environment"), f"{path}.environment")
-
-
-def _ecs_override_rules(overrides: Any, path: str) -> list[str]:
-    problems: list[str] = []
-    tasks = overrides.get("taskProperties") if isinstance(overrides, Mapping) else None
-    for task_index, task in enumerate(_items(tasks)):
-        containers = task.get("containers") if isinstance(task, Mapping) else None
-        for index, container in enumerate(_items(containers)):
-            if isinstance(container, Mapping):
-                where = f"{path}.taskProperties[{task_index}].containers[{index}].environment"
-                problems += _environment_rules(container.get("environment"), where)
     return problems
 
 
-def _environment_rules(environment: Any, path: str) -> list[str]:
+def _environment_rules(variables: list[Any], path: str) -> list[str]:
     """AWS_BATCH* names are reserved (SubmitJob refuses them); values are never looked at."""
     problems: list[str] = []
-    for index, variable in enumerate(_items(environment)):
+    for index, variable in enumerate(variables):
         variable_name = variable.get("name") if isinstance(variable, Mapping) else None
         if isinstance(variable_name, str) and variable_name.startswith("AWS_BATCH"):
             problems.append(

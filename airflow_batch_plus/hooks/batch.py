@@ -13,23 +13,23 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
-import threading
 import uuid
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.jobs import (
     DONE,
     LIST_JOBS_FILTERS,
+    LIVE_IN_ORDER,
     JobSnapshot,
     JobStatus,
     JobSummary,
@@ -38,6 +38,7 @@ from airflow_batch_plus.jobs import (
     StopPolicy,
     decide_stop,
     list_jobs_filter,
+    override_environment_values,
     trim_reason,
 )
 from airflow_batch_plus.validation import validate_request, validate_submit_job
@@ -46,14 +47,10 @@ if TYPE_CHECKING:
     from mypy_boto3_batch.client import BatchClient
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 DESCRIBE_BATCH_SIZE = 100
 STOP_BATCH_SIZE = 50
 CONTENT_HASH_TAG = "airflow-batch-plus:content-hash"
-# Standard retries with client-side rate limiting: throttled callers slow down together instead of
-# hammering an account-wide limit of about 50 Batch calls a second.
-DEFAULT_RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 # SubmitJob goes out once per attempt of ours, never retried inside botocore (see BatchHook.submit_job).
 SINGLE_ATTEMPT_CONFIG = Config(retries={"mode": "standard", "total_max_attempts": 1})
 SUBMISSION_TAG = "airflow-batch-plus:submission"
@@ -128,79 +125,10 @@ def retry_outcome(error: BaseException) -> str | None:
     return None
 
 
-def with_default_retries(config: Config | Mapping[str, Any] | None) -> Config:
-    """The caller's botocore config, with adaptive retries unless it chose its own retry settings."""
-    if config is None:
-        return DEFAULT_RETRY_CONFIG
-    given = Config(**config) if isinstance(config, Mapping) else config
-    return DEFAULT_RETRY_CONFIG.merge(given)
-
-
-def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]
-
-
 def content_hash(spec: Mapping[str, Any]) -> str:
     """A stable hash of a job definition's content, whatever the order of its keys."""
     canonical = json.dumps(spec, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-class BaseBatchPlusHook(AwsBaseHook):
-    """The AwsBaseHook our hooks share, with three differences:
-
-    - Its botocore config is the hook's, else the connection's `config_kwargs`, with adaptive retries
-      added unless that config sets its own (handing AwsBaseHook a config of our own would make it
-      ignore the connection's `config_kwargs`).
-    - It makes one boto3 session per region and reuses it for every client. AwsBaseHook makes a session
-      per client, and each new session parses botocore's endpoint and service JSON again: a task making
-      the hook's client and the single-attempt SubmitJob client paid that twice.
-    - The user agent's `Caller/` (the operator's class) is found by walking the frames, where
-      AwsBaseHook calls `inspect.stack()`, which reads the source file of every frame on the stack. In a
-      fresh task process that was over half of the CPU of making a client (docs/benchmarks.md#load).
-    """
-
-    def __init__(
-        self,
-        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
-        region_name: str | None = None,
-        *,
-        config: Config | Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        given = Config(**config) if isinstance(config, Mapping) else config
-        super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=given, **kwargs)
-        self._sessions: dict[tuple[str | None, bool], Any] = {}
-        self._sessions_lock = threading.Lock()
-
-    @property
-    def config(self) -> Config:
-        return with_default_retries(super().config)
-
-    def get_session(self, region_name: str | None = None, deferrable: bool = False) -> Any:
-        with self._sessions_lock:
-            key = (region_name, deferrable)
-            if key not in self._sessions:
-                self._sessions[key] = super().get_session(region_name=region_name, deferrable=deferrable)
-            return self._sessions[key]
-
-    @property
-    def region(self) -> str:
-        """The region this hook's clients use, found without making one: the hook's, else the
-        connection's, else boto3's default (environment, config file), else us-east-1."""
-        return str(self.region_name or self.get_session(self.region_name).region_name or "us-east-1")
-
-    def _get_caller(self, target_function_name: str = "execute") -> str:
-        try:
-            frame = sys._getframe(1)
-            while frame is not None:
-                if frame.f_code.co_name == target_function_name and "self" in frame.f_locals:
-                    return type(frame.f_locals["self"]).__name__
-                frame = frame.f_back  # type: ignore[assignment]
-        except Exception:  # the user agent is informative only: never fail a call over it
-            pass
-        return "Unknown"
 
 
 class BatchHook(BaseBatchPlusHook):
@@ -398,13 +326,7 @@ class BatchHook(BaseBatchPlusHook):
                 if summary.status not in DONE:
                     yield summary
             return
-        for status in (
-            JobStatus.SUBMITTED,
-            JobStatus.PENDING,
-            JobStatus.RUNNABLE,
-            JobStatus.STARTING,
-            JobStatus.RUNNING,
-        ):
+        for status in LIVE_IN_ORDER:
             yield from self.list_jobs(job_queue=job_queue, status=status)
 
     def first_live_job(self, job_queue: str) -> JobSummary | None:
@@ -413,13 +335,7 @@ class BatchHook(BaseBatchPlusHook):
         Lists one live status at a time, one job a page, and stops at the first job found: at most
         five small ListJobs calls, however busy the queue is.
         """
-        for status in (
-            JobStatus.SUBMITTED,
-            JobStatus.PENDING,
-            JobStatus.RUNNABLE,
-            JobStatus.STARTING,
-            JobStatus.RUNNING,
-        ):
+        for status in LIVE_IN_ORDER:
             for summary in self.list_jobs(job_queue=job_queue, status=status, page_size=1):
                 return summary
         return None
@@ -595,38 +511,6 @@ def mask_override_environment(request: Mapping[str, Any]) -> None:
 
     for value in override_environment_values(request):
         mask_secret(value)
-
-
-def override_environment_values(request: Mapping[str, Any]) -> list[str]:
-    """The environment values a SubmitJob request overrides, wherever they sit (container, node, ECS, EKS)."""
-    return [value for _, value in _override_environment(request)]
-
-
-def override_environment_names(request: Mapping[str, Any]) -> list[str]:
-    """The names of the environment variables a SubmitJob request overrides (their values may be secrets)."""
-    return sorted({name for name, _ in _override_environment(request) if name})
-
-
-def _override_environment(request: Mapping[str, Any]) -> list[tuple[str, str]]:
-    values: list[tuple[str, str]] = []
-
-    def collect(environment: Any) -> None:
-        for variable in environment or ():
-            if isinstance(variable, Mapping) and variable.get("value"):
-                values.append((str(variable.get("name") or ""), str(variable["value"])))
-
-    collect((request.get("containerOverrides") or {}).get("environment"))
-    for node in (request.get("nodeOverrides") or {}).get("nodePropertyOverrides") or ():
-        collect((node.get("containerOverrides") or {}).get("environment"))
-        for task in (node.get("ecsPropertiesOverride") or {}).get("taskProperties") or ():
-            for container in task.get("containers") or ():
-                collect(container.get("environment"))
-    for task in (request.get("ecsPropertiesOverride") or {}).get("taskProperties") or ():
-        for container in task.get("containers") or ():
-            collect(container.get("environment"))
-    for container in (request.get("eksPropertiesOverride") or {}).get("podProperties", {}).get("containers") or ():
-        collect(container.get("env"))
-    return values
 
 
 def _outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:

@@ -22,7 +22,7 @@ from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from airflow_batch_plus.hooks.batch import BaseBatchPlusHook, chunked
+from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import LogStream
 

@@ -25,6 +25,7 @@ from airflow_batch_plus.jobs import (
     StopPolicy,
     check_job_name,
     make_job_name,
+    override_environment_names,
     trim_reason,
 )
 from airflow_batch_plus.orphans import SupervisorWatch
@@ -588,7 +589,6 @@ class BatchSubmitJobOperator(BaseOperator):
     # Waiting
 
     def _trigger(self, context: Context) -> BatchJobTrigger:
-        from airflow_batch_plus.hooks.batch import override_environment_names
         from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
         assert self.job_id is not None

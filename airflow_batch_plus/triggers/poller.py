@@ -43,6 +43,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
+from airflow_batch_plus.hooks.base import chunked
+from airflow_batch_plus.hooks.batch import DESCRIBE_BATCH_SIZE
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import DONE, JobSnapshot, JobStatus
 
@@ -53,7 +55,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-DESCRIBE_IDS_PER_CALL = 100
 # A job Batch does not return at all is an error only after this long: a job just submitted can take a
 # moment to appear, and a job that ended about a week ago is gone for good.
 DEFAULT_MISSING_GRACE_SECONDS = 120.0
@@ -293,7 +294,7 @@ class JobPoller:
 
     def _fill(self, due: list[_Target]) -> list[_Target]:
         """The due targets, plus the soonest-due others to fill the last call: they ride along for free."""
-        room = -len(due) % DESCRIBE_IDS_PER_CALL
+        room = -len(due) % DESCRIBE_BATCH_SIZE
         if room:
             chosen = {target.job_id for target in due}
             waiting = sorted(
@@ -313,19 +314,17 @@ class JobPoller:
         A poll of 2,500 ids is 25 calls, which the budget lets out over about 2 s: a job seen ended by
         the first call must not wait for the last one. A failed call backs off its ids and the rest.
         """
-        for start in range(0, len(targets), DESCRIBE_IDS_PER_CALL):
+        calls = list(chunked(targets, DESCRIBE_BATCH_SIZE))
+        for index, call in enumerate(calls):
             # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.
-            chunk = [
-                target
-                for target in targets[start : start + DESCRIBE_IDS_PER_CALL]
-                if self._targets.get(target.job_id) is target
-            ]
+            chunk = [target for target in call if self._targets.get(target.job_id) is target]
             if not chunk:
                 continue
             try:
                 result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
             except Exception as error:
-                await self._back_off(targets[start:], error)  # this call and the rest of the poll
+                # this call and the rest of the poll
+                await self._back_off([target for rest in calls[index:] for target in rest], error)
                 return
             self._failing_since, self._failures = None, 0
             self._take(chunk, result, schedule)
