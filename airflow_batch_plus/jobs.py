@@ -442,8 +442,8 @@ class EnvironmentHolder:
 
 def environment_holders(spec: Mapping[str, Any], *, described: bool = False) -> Iterator[EnvironmentHolder]:
     """Every place a SubmitJob request's overrides set environment variables (or, `described`, where a
-    DescribeJobs item lists them): the container, each ECS container, each EKS container, then each
-    node override's container and ECS containers.
+    DescribeJobs item lists them): the container, each ECS container, each EKS container and init
+    container, then each node override's container, ECS containers and EKS containers.
 
     The one walk of these shapes: masking, validation and snapshots all read it, so a place added here
     is masked, checked and kept alike. Parts not shaped as Batch documents them (not a mapping, not a
@@ -455,7 +455,7 @@ def environment_holders(spec: Mapping[str, Any], *, described: bool = False) -> 
         nodes = _mapping(spec.get("nodeOverrides")).get("nodePropertyOverrides")
         for index, node in enumerate(_items(nodes)):
             if isinstance(node, Mapping):
-                yield from _holders_in(node, f"nodeOverrides.nodePropertyOverrides[{index}].", container, ecs, None)
+                yield from _holders_in(node, f"nodeOverrides.nodePropertyOverrides[{index}].", container, ecs, eks)
 
 
 def environment_variables(spec: Mapping[str, Any], *, described: bool = False) -> Iterator[tuple[Any, Any]]:
@@ -477,7 +477,7 @@ def override_environment_names(request: Mapping[str, Any]) -> list[str]:
 
 
 def _holders_in(
-    spec: Mapping[str, Any], prefix: str, container: str, ecs: str, eks: str | None
+    spec: Mapping[str, Any], prefix: str, container: str, ecs: str, eks: str
 ) -> Iterator[EnvironmentHolder]:
     if isinstance(spec.get(container), Mapping):
         yield EnvironmentHolder("container", f"{prefix}{container}", spec[container])
@@ -486,11 +486,11 @@ def _holders_in(
             if isinstance(ecs_container, Mapping):
                 path = f"{prefix}{ecs}.taskProperties[{task_index}].containers[{index}]"
                 yield EnvironmentHolder("ecs", path, ecs_container)
-    if eks is not None:
-        pod = _mapping(_mapping(spec.get(eks)).get("podProperties"))
-        for index, eks_container in enumerate(_items(pod.get("containers"))):
+    pod = _mapping(_mapping(spec.get(eks)).get("podProperties"))
+    for kind in ("containers", "initContainers"):
+        for index, eks_container in enumerate(_items(pod.get(kind))):
             if isinstance(eks_container, Mapping):
-                yield EnvironmentHolder("eks", f"{prefix}{eks}.podProperties.containers[{index}]", eks_container)
+                yield EnvironmentHolder("eks", f"{prefix}{eks}.podProperties.{kind}[{index}]", eks_container)
 
 
 def _mapping(value: Any) -> Mapping[str, Any]:

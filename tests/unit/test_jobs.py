@@ -851,6 +851,33 @@ def test_one_walk_finds_every_override_environment_with_its_path() -> None:
     assert override_environment_names(request) == ["C", "E", "K", "N"]
 
 
+def test_the_walk_finds_eks_init_containers_and_eks_node_overrides_which_botocores_model_allows() -> None:
+    """SubmitJob's model lets an EKS pod override set `initContainers` and a node override set
+    `eksPropertiesOverride`: values there are masked and checked like any other override's."""
+    model = botocore.session.get_session().get_service_model("batch")
+    assert "initContainers" in model.shape_for("EksPodPropertiesOverride").members
+    assert "eksPropertiesOverride" in model.shape_for("NodePropertyOverride").members
+    pod = {"initContainers": [{"env": _variables(("INIT", "init-secret"))}], "containers": []}
+    request: dict[str, Any] = {
+        "eksPropertiesOverride": {"podProperties": pod},
+        "nodeOverrides": {
+            "nodePropertyOverrides": [
+                {
+                    "eksPropertiesOverride": {
+                        "podProperties": {"containers": [{"env": _variables(("NODE", "node-secret"))}]}
+                    }
+                }
+            ]
+        },
+    }
+
+    assert [holder.variables_path for holder in environment_holders(request)] == [
+        "eksPropertiesOverride.podProperties.initContainers[0].env",
+        "nodeOverrides.nodePropertyOverrides[0].eksPropertiesOverride.podProperties.containers[0].env",
+    ]
+    assert sorted(override_environment_values(request)) == ["init-secret", "node-secret"]
+
+
 def test_the_environment_walk_skips_what_is_not_shaped_as_batch_documents_it() -> None:
     """Malformed overrides carry no variables (validation reports them by shape); the walk never raises."""
     request: dict[str, Any] = {
