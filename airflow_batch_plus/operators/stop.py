@@ -78,16 +78,11 @@ class BatchStopJobsOperator(BaseOperator):
             raise ValueError("stop_policy='keep' stops nothing: use 'cancel' or 'terminate'")
         if (job_queue is None) == (job_ids is None):
             raise ValueError("give either job_queue (with at most one filter) or job_ids, not both and not neither")
-        if job_name == "" or job_definition == "":
-            # The hook reads an empty filter as none, which would stop every live job of the queue.
-            empty = "job_name" if job_name == "" else "job_definition"
-            raise ValueError(
-                f"{empty}='' matches no job: give a name (a trailing * matches a prefix) or drop the filter"
-            )
-        if job_ids is not None and not isinstance(job_ids, str) and len(job_ids) == 0:
-            raise ValueError("job_ids=[] stops nothing: give the ids to stop, or job_queue with a filter")
         filters = {"job_name": job_name, "job_definition": job_definition}
         filters |= {"created_before": created_before, "created_after": created_after}
+        _refuse_empty_filters(filters)
+        if job_ids is not None and not isinstance(job_ids, str) and len(job_ids) == 0:
+            raise ValueError("job_ids=[] stops nothing: give the ids to stop, or job_queue with a filter")
         one_filter = list_jobs_filter(filters)
         if job_ids is not None and one_filter is not None:
             raise ValueError(f"{one_filter} filters a queue's jobs; with job_ids, drop it or give job_queue instead")
@@ -105,6 +100,16 @@ class BatchStopJobsOperator(BaseOperator):
 
     def execute(self, context: Context) -> dict[str, Any]:
         from airflow_batch_plus.hooks.batch import BatchHook
+
+        # Again once rendered: a template that renders empty must not widen the stop to the whole queue.
+        _refuse_empty_filters(
+            {
+                "job_name": self.job_name,
+                "job_definition": self.job_definition,
+                "created_before": self.created_before,
+                "created_after": self.created_after,
+            }
+        )
 
         hook = BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
         jobs = self._matching_jobs(hook)
@@ -155,3 +160,14 @@ class BatchStopJobsOperator(BaseOperator):
             created_after=self.created_after,
         )
         return [JobSnapshot(job_id=job.job_id, job_name=job.job_name, status=job.status) for job in summaries]
+
+
+def _refuse_empty_filters(filters: dict[str, Any]) -> None:
+    """An empty filter is refused, never dropped: ListJobs without a filter lists the whole queue, so dropping
+    it would stop every live job there (a template rendering to "" included)."""
+    for name, value in filters.items():
+        if isinstance(value, str) and not value.strip():
+            raise ValueError(
+                f"{name}={value!r} is empty: the kill switch would stop every live job of the queue. Give a value "
+                "(job_name and job_definition: a trailing * matches a prefix) or leave the filter out"
+            )

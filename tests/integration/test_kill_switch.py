@@ -57,6 +57,13 @@ def test_terminate_stops_every_matching_job(batch: Any, budget_jobs: dict[str, s
     assert reason.startswith("Stopped by Airflow kill switch: dag batch_kill_switch_terminate")
 
 
+def test_a_filter_that_renders_empty_fails_the_task_and_stops_nothing(batch: Any, budget_jobs: dict[str, str]) -> None:
+    """`job_name` is `{{ dag_run.conf['job_name'] }}`: rendered empty, it must not become "no filter" (every
+    live job of the queue)."""
+    assert run_dag("batch_kill_switch_terminate", job_name="").state == "failed"
+    assert statuses(batch, budget_jobs) == {"running": "RUNNING", "runnable": "RUNNABLE", "other": "RUNNING"}
+
+
 def test_a_dry_run_stops_nothing_and_says_what_it_would_do(
     batch: Any, budget_jobs: dict[str, str], capfd: pytest.CaptureFixture[str]
 ) -> None:

@@ -206,7 +206,8 @@ CASES = [
         "keep one",
     ),
     Case("stop-filter-with-ids", PARSE, stop(job_ids=["j1"], job_name="etl*"), "job_name", "give job_queue"),
-    Case("stop-empty-name-filter", PARSE, stop(job_queue="q", job_name=""), "job_name=''", "drop the filter"),
+    Case("stop-empty-name-filter", PARSE, stop(job_queue="q", job_name=""), "job_name=''", "leave the filter out"),
+    Case("stop-empty-date-filter", PARSE, stop(job_queue="q", created_after=""), "created_after", "every live job"),
     Case("stop-empty-id-list", PARSE, stop(job_ids=[]), "job_ids=[]", "give the ids"),
     # Sensors
     Case("sensor-empty-job-id", PARSE, lambda: BatchJobSensor(task_id="s", job_id=""), "job_id", "give the id"),
