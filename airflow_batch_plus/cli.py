@@ -64,7 +64,7 @@ def _demo(args: argparse.Namespace) -> int:
         return _jobs_tour(args)
     from pathlib import Path
 
-    from airflow_batch_plus.local.supervisor import (
+    from airflow_batch_plus.demo.supervisor import (
         DemoError,
         DemoSettings,
         Supervisor,
@@ -98,11 +98,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _jobs_tour(args: argparse.Namespace) -> int:
+    from airflow_batch_plus.demo.tour import run_tour
     from airflow_batch_plus.local import PortInUseError
-    from airflow_batch_plus.local.demo import run_demo
 
     try:
-        final = run_demo(port=args.batch_port, say=lambda line: print(line, flush=True))
+        final = run_tour(port=args.batch_port, say=lambda line: print(line, flush=True))
     except PortInUseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2

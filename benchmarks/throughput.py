@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
 
-from airflow_batch_plus.local.supervisor import (
+from airflow_batch_plus.demo.supervisor import (
     CELERY_WORKERS,
     HA_TRIGGERERS,
     PROFILES,

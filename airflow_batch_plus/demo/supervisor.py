@@ -34,14 +34,14 @@ from importlib.util import find_spec
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Literal
 
-from airflow_batch_plus.local import hostname, sqlite
-from airflow_batch_plus.local.errors import DemoError, check_port_free
-from airflow_batch_plus.local.login import USERNAME, DemoLogin, ensure_login, passwords_file, read_login
-from airflow_batch_plus.local.private import write_private
+from airflow_batch_plus.demo import hostname, sqlite
+from airflow_batch_plus.demo.errors import DemoError, check_port_free
+from airflow_batch_plus.demo.login import USERNAME, DemoLogin, ensure_login, passwords_file, read_login
+from airflow_batch_plus.demo.private import write_private
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 
 if TYPE_CHECKING:
-    from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+    from airflow_batch_plus.demo.servers import PostgresServer, RedisServer
 
 __all__ = [
     "COMPONENTS",
@@ -282,7 +282,7 @@ class Supervisor:
 
     def _start_servers(self) -> None:
         """Postgres and Redis for the "ha" profile, under the state directory, before anything of Airflow."""
-        from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+        from airflow_batch_plus.demo.servers import PostgresServer, RedisServer
 
         missing = [module for module in HA_MODULES if not _importable(module)]
         if missing:

@@ -40,7 +40,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Self
 
-from airflow_batch_plus.local.errors import DemoError, check_port_free, free_port
+from airflow_batch_plus.demo.errors import DemoError, check_port_free, free_port
 
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 """Where Debian installs initdb, pg_ctl and postgres (only a version-picking wrapper of psql is on PATH)."""
