@@ -26,7 +26,8 @@ import boto3
 import pytest
 
 from airflow_batch_plus.demo.login import DemoLogin
-from airflow_batch_plus.demo.supervisor import DemoSettings, Profile, Supervisor
+from airflow_batch_plus.demo.settings import DemoSettings, Profile
+from airflow_batch_plus.demo.supervisor import Supervisor
 
 CHROMIUM = "/usr/bin/chromium"
 
