@@ -64,13 +64,9 @@ def _demo(args: argparse.Namespace) -> int:
         return _jobs_tour(args)
     from pathlib import Path
 
-    from airflow_batch_plus.local.supervisor import (
-        DemoError,
-        DemoSettings,
-        Supervisor,
-        default_dags_folder,
-        signals_set,
-    )
+    from airflow_batch_plus.demo.errors import DemoError
+    from airflow_batch_plus.demo.settings import DemoSettings, default_dags_folder
+    from airflow_batch_plus.demo.supervisor import Supervisor, signals_set
 
     state_dir = args.state_dir or (".state/demo-ha" if args.profile == "ha" else ".state/demo")
     settings = DemoSettings(
@@ -98,11 +94,11 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _jobs_tour(args: argparse.Namespace) -> int:
+    from airflow_batch_plus.demo.tour import run_tour
     from airflow_batch_plus.local import PortInUseError
-    from airflow_batch_plus.local.demo import run_demo
 
     try:
-        final = run_demo(port=args.batch_port, say=lambda line: print(line, flush=True))
+        final = run_tour(port=args.batch_port, say=lambda line: print(line, flush=True))
     except PortInUseError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -119,7 +115,7 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--batch-port", type=int, default=0, help="port of the local Batch endpoint (default: any free)")
     demo.add_argument(
         "--profile",
-        choices=("sqlite", "ha"),  # supervisor.PROFILES, not imported here: it imports moto
+        choices=("sqlite", "ha"),  # demo.settings.PROFILES, not imported here: the parser imports nothing
         default="sqlite",
         help="sqlite: SQLite and the LocalExecutor (default); ha: Postgres, Redis, the CeleryExecutor with two "
         "workers and two triggerers (needs Debian's postgresql and redis-server: `make servers`)",

@@ -36,15 +36,9 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import psutil
 
-from airflow_batch_plus.local.supervisor import (
-    CELERY_WORKERS,
-    HA_TRIGGERERS,
-    PROFILES,
-    AirflowApi,
-    DemoSettings,
-    Profile,
-    Supervisor,
-)
+from airflow_batch_plus.demo.airflow_api import AirflowApi
+from airflow_batch_plus.demo.settings import CELERY_WORKERS, HA_TRIGGERERS, PROFILES, DemoSettings, Profile
+from airflow_batch_plus.demo.supervisor import Supervisor
 
 if TYPE_CHECKING:
     from airflow_batch_plus.local import LocalBatchServer

@@ -1,7 +1,7 @@
 """A local AWS Batch: moto plus a real job lifecycle, with jobs run as local processes (extra `[local]`).
 
-Its names are imported on first use: every process of the demo's Airflow imports
-`airflow_batch_plus.local.sqlite` (its database settings), and must not pay for moto to do so.
+Its names are imported on first use: importing the package, or a light module of it such as `rules` or
+`config`, does not import moto and the server.
 """
 
 from __future__ import annotations

@@ -25,8 +25,9 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_batch_plus.local.login import DemoLogin
-from airflow_batch_plus.local.supervisor import DemoSettings, Profile, Supervisor
+from airflow_batch_plus.demo.login import DemoLogin
+from airflow_batch_plus.demo.settings import DemoSettings, Profile
+from airflow_batch_plus.demo.supervisor import Supervisor
 
 CHROMIUM = "/usr/bin/chromium"
 

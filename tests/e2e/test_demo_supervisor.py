@@ -24,7 +24,7 @@ from typing import Any
 import boto3
 import pytest
 
-from airflow_batch_plus.local.login import read_login
+from airflow_batch_plus.demo.login import read_login
 
 STARTUP_SECONDS = 300
 

@@ -17,7 +17,7 @@ import pytest
 from conftest import Airflow, descendants  # tests/e2e/conftest.py
 from runs import start, wait_for_run, wait_until
 
-from airflow_batch_plus.local.supervisor import AirflowApi
+from airflow_batch_plus.demo.airflow_api import AirflowApi
 
 # CI runs a user's action on a task waiting in a worker and the dagrun_timeout; `make exit-paths` runs every
 # case (EXIT_PATHS=full). The deferred user action is in CI through tests/e2e/test_ha.py and

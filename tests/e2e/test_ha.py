@@ -30,7 +30,7 @@ import runs  # tests/e2e/runs.py
 from conftest import Airflow  # tests/e2e/conftest.py
 from runs import start, task_instances, task_log_events, task_states, wait_until
 
-from airflow_batch_plus.local.supervisor import CELERY_WORKERS, HA_TRIGGERERS
+from airflow_batch_plus.demo.settings import CELERY_WORKERS, HA_TRIGGERERS
 
 # A stalled or dead triggerer loses its triggers once its heartbeat is this old. Airflow's default, 30 s, on
 # purpose: a triggerer's first Execution API request (its first trigger's cursor read) builds the API's routes,

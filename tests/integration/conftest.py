@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from airflow_batch_plus.local import LocalBatchConfig, LocalBatchServer
+from airflow_batch_plus.local import LocalBatchServer
 
 DONE = {"SUCCEEDED", "FAILED"}
 
@@ -36,20 +36,9 @@ def airflow_db() -> None:
 
 
 @pytest.fixture
-def batch_server(monkeypatch: pytest.MonkeyPatch) -> Iterator[LocalBatchServer]:
-    """The local Batch on 127.0.0.1, with a queue `local-queue` and a job definition `local-job`."""
-    config = LocalBatchConfig.fast()
-    with LocalBatchServer(port=0, config=config) as server:
-        assert server.local_batch is not None
-        server.local_batch.bootstrap()
-        for name, value in server.client_environment().items():
-            monkeypatch.setenv(name, value)
-        yield server
-
-
-@pytest.fixture
 def batch(batch_server: LocalBatchServer) -> Any:
-    """A plain boto3 Batch client on the local Batch, for looking at jobs the way a user would."""
+    """A plain boto3 Batch client on the local Batch (`batch_server`, from the plugin: it also sets the
+    environment every client and hook of the test uses), for looking at jobs the way a user would."""
     import boto3
 
     return boto3.client(

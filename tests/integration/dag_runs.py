@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import time
 from typing import Any
 
 
@@ -26,15 +25,6 @@ def jobs_named_like(batch: Any, prefix: str) -> list[dict[str, Any]]:
     summaries = batch.list_jobs(jobQueue="local-queue", filters=[{"name": "JOB_NAME", "values": [f"{prefix}*"]}])
     ids = [summary["jobId"] for summary in summaries["jobSummaryList"]]
     return list(batch.describe_jobs(jobs=ids)["jobs"]) if ids else []
-
-
-def wait_for_status(batch: Any, job_id: str, statuses: set[str], timeout: float = 20) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
-        if job["status"] in statuses or time.monotonic() > deadline:
-            return dict(job)
-        time.sleep(0.05)
 
 
 def xcoms(run: Any, task_id: str = "job") -> dict[str, Any]:

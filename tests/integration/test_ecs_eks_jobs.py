@@ -15,10 +15,11 @@ from typing import Any
 
 import pytest
 import structlog.testing
-from dag_runs import jobs_named_like, run_dag, wait_for_status
+from dag_runs import jobs_named_like, run_dag
 from test_trigger_in_triggerer import run_then_cancel
 
 from airflow_batch_plus.local import LocalBatchServer
+from airflow_batch_plus.testing.status import wait_for_status
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
@@ -127,7 +128,7 @@ def test_a_deferred_eks_job_is_terminated_when_the_tasks_execution_timeout_passe
     run = run_dag("batch_deferred_eks", script="echo started; sleep 120")
     assert run.state == "failed"
     (job,) = jobs_named_like(batch, "batch_deferred_eks")
-    job = wait_for_status(batch, job["jobId"], {"SUCCEEDED", "FAILED"})
+    job = wait_for_status(batch, job["jobId"], {"SUCCEEDED", "FAILED"}, timeout=20)
     assert job["status"] == "FAILED" and job["isTerminated"]
     assert "execution_timeout" in job["statusReason"]
     assert batch_server.local_batch is not None

@@ -14,7 +14,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dag_runs import jobs_named_like, wait_for_status, xcoms
+from dag_runs import jobs_named_like, xcoms
+
+from airflow_batch_plus.testing.status import wait_for_status
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -158,7 +160,7 @@ def test_kill_switch_dry_runs_then_cancels_what_waits_then_terminates_what_runs(
 ) -> None:
     running, runnable, other = submit(batch, "budget-a"), submit(batch, "budget-b", vcpus="1024"), submit(batch, "x")
     for job_id, status in ((running, "RUNNING"), (runnable, "RUNNABLE"), (other, "RUNNING")):
-        assert wait_for_status(batch, job_id, {status})["status"] == status
+        assert wait_for_status(batch, job_id, {status}, timeout=20)["status"] == status
     run = run_example("example_batch_kill_switch", job_name="budget-*")
     output = capfd.readouterr().out
     assert run.state == "success"

@@ -15,7 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dag_runs import jobs_named_like, run_dag, wait_for_status, xcoms
+from dag_runs import jobs_named_like, run_dag, xcoms
+
+from airflow_batch_plus.testing.status import wait_for_status
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -35,7 +37,7 @@ def test_an_array_job_over_its_tolerated_failures_fails_the_task_with_the_childr
     (instance,) = run.get_task_instances()
     assert instance.state == "failed"
     (parent,) = [job for job in jobs_named_like(batch, dag_id) if ":" not in job["jobId"]]
-    parent = wait_for_status(batch, parent["jobId"], DONE)
+    parent = wait_for_status(batch, parent["jobId"], DONE, timeout=20)
     assert parent["status"] == "FAILED"
     summary = parent["arrayProperties"]["statusSummary"]
     assert (summary.get("FAILED"), summary.get("SUCCEEDED")) == (2, 1)
@@ -119,7 +121,7 @@ def test_a_job_sensor_poking_from_a_worker_times_out_and_never_stops_the_job_it_
 ) -> None:
     """In reschedule mode the task gives its worker slot back between pokes; in poke mode it holds it."""
     job_id = submit(batch, "echo started; sleep 60", f"{mode}-timeout")
-    assert wait_for_status(batch, job_id, {"RUNNING"})["status"] == "RUNNING"
+    assert wait_for_status(batch, job_id, {"RUNNING"}, timeout=20)["status"] == "RUNNING"
     started = time.monotonic()
     run = run_dag(f"batch_sensor_{mode}_timeout", job_id=job_id)
     output = capfd.readouterr().out

@@ -12,7 +12,7 @@ import pytest
 from dag_runs import jobs_named_like, run_dag
 
 from airflow_batch_plus.local import LocalBatchServer
-from airflow_batch_plus.local.faults import Fault, FaultProxy
+from airflow_batch_plus.testing.faults import Fault, FaultProxy
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

@@ -5,7 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dag_runs import jobs_named_like, run_dag, wait_for_status
+from dag_runs import jobs_named_like, run_dag
+
+from airflow_batch_plus.testing.status import wait_for_status
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -32,8 +34,8 @@ def budget_jobs(batch: Any) -> dict[str, str]:
         "other": submit(batch, "other-running"),
     }
     for key in ("running", "other"):
-        assert wait_for_status(batch, jobs[key], {"RUNNING"})["status"] == "RUNNING"
-    assert wait_for_status(batch, jobs["runnable"], {"RUNNABLE"})["status"] == "RUNNABLE"
+        assert wait_for_status(batch, jobs[key], {"RUNNING"}, timeout=20)["status"] == "RUNNING"
+    assert wait_for_status(batch, jobs["runnable"], {"RUNNABLE"}, timeout=20)["status"] == "RUNNABLE"
     return jobs
 
 

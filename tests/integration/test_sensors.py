@@ -7,9 +7,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from dag_runs import run_dag, wait_for_status, xcoms
+from dag_runs import run_dag, xcoms
 
 from airflow_batch_plus.sensors.batch import BatchJobQueueSensor
+from airflow_batch_plus.testing.status import wait_for_status
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 
@@ -45,7 +46,7 @@ def test_the_job_sensor_succeeds_with_the_jobs_snapshot_when_the_job_succeeds(
 
 def test_a_deferrable_job_sensor_on_an_ended_job_does_not_defer(batch: Any, capfd: pytest.CaptureFixture[str]) -> None:
     job_id = submit(batch, "exit 0")
-    assert wait_for_status(batch, job_id, {"SUCCEEDED", "FAILED"})["status"] == "SUCCEEDED"
+    assert wait_for_status(batch, job_id, {"SUCCEEDED", "FAILED"}, timeout=20)["status"] == "SUCCEEDED"
     run = run_dag("batch_sensor_deferred", job_id=job_id)
     assert run.state == "success"
     assert not deferred(capfd.readouterr().out)
@@ -68,7 +69,7 @@ def test_a_deferred_job_sensor_times_out_and_leaves_the_job_running(
     batch: Any, capfd: pytest.CaptureFixture[str]
 ) -> None:
     job_id = submit(batch, LONG_JOB)
-    assert wait_for_status(batch, job_id, {"RUNNING"})["status"] == "RUNNING"
+    assert wait_for_status(batch, job_id, {"RUNNING"}, timeout=20)["status"] == "RUNNING"
     run = run_dag("batch_sensor_deferred_timeout", job_id=job_id)
     output = capfd.readouterr().out
     assert run.state == "failed"

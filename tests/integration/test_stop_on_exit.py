@@ -13,7 +13,9 @@ import time
 from typing import Any
 
 import pytest
-from dag_runs import jobs_named_like, run_dag, wait_for_status
+from dag_runs import jobs_named_like, run_dag
+
+from airflow_batch_plus.testing.status import wait_for_status
 
 pytestmark = pytest.mark.usefixtures("airflow_db")
 

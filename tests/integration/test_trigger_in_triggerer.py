@@ -13,8 +13,8 @@ import time
 from typing import Any
 
 import pytest
-from dag_runs import wait_for_status
 
+from airflow_batch_plus.testing.status import wait_for_status
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
 LONG_JOB = ["sh", "-c", "echo started; sleep 60"]

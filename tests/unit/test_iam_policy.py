@@ -5,7 +5,8 @@ client that is used (`self.client.submit_job(...)`, `call = self.client.cancel_j
 "...")`) and every paginator (`client.get_paginator("list_jobs")`), mapped from snake_case to the
 operation names of botocore's service models, then to IAM actions. botocore's documentation of an
 operation names its IAM action when it differs (the bulk `CancelJobs` is authorized as
-`batch:CancelJob`). `airflow_batch_plus/local/` is the local AWS Batch, not the provider: it is skipped.
+`batch:CancelJob`). `airflow_batch_plus/local/` (the local AWS Batch), `demo/` and `testing/` are not the
+provider: they are skipped.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from botocore import xform_name
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "airflow_batch_plus"
-NOT_THE_PROVIDER = PACKAGE / "local"
+NOT_THE_PROVIDER = (PACKAGE / "local", PACKAGE / "demo", PACKAGE / "testing")
 POLICY_PAGE = ROOT / "docs" / "iam.md"
 
 SERVICES = ("batch", "logs")
@@ -158,7 +159,7 @@ def scan_source(source: str, where: str) -> Scan:
 
 def provider_sources() -> Iterator[Path]:
     for path in sorted(PACKAGE.rglob("*.py")):
-        if NOT_THE_PROVIDER not in path.parents:
+        if not any(folder in path.parents for folder in NOT_THE_PROVIDER):
             yield path
 
 

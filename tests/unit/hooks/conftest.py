@@ -10,7 +10,7 @@ from airflow_batch_plus.hooks.batch import BatchHook
 from airflow_batch_plus.hooks.budget import RequestBudget
 from airflow_batch_plus.hooks.logs import BatchLogsHook
 from airflow_batch_plus.local import LocalBatch
-from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.testing.calls import CallCounter
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from botocore.exceptions import ClientError
 from airflow_batch_plus.hooks.batch import SUBMISSION_TAG, BatchHook, JobNotFoundError
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
-from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.testing.calls import CallCounter
 from airflow_batch_plus.validation import BatchRequestError
 
 # Jobs that stay SUBMITTED for an hour: enough of them to count calls, none of them running a process.

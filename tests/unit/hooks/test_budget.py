@@ -10,7 +10,7 @@ from airflow_batch_plus.hooks.budget import ARRIVAL_SLACK_SECONDS, RequestBudget
 from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor
 from airflow_batch_plus.jobs import LogStream
 from airflow_batch_plus.local import LocalBatch
-from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.testing.calls import CallCounter
 
 
 class FakeClock:

@@ -10,7 +10,6 @@ found by the job's name and submission tag instead.
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -20,7 +19,8 @@ from airflow_batch_plus.hooks.batch import BatchHook, SubmitJobFailedError, Subm
 from airflow_batch_plus.hooks.budget import RequestBudget
 from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor
 from airflow_batch_plus.jobs import JobStatus, StopOutcome
-from airflow_batch_plus.local.faults import Fault, FaultProxy
+from airflow_batch_plus.testing.faults import Fault, FaultProxy
+from airflow_batch_plus.testing.status import wait_for_status
 
 QUEUE, DEFINITION = "local-queue", "local-job"
 # A short read timeout, so an answer withheld for 2 s is a ReadTimeoutError after 1 s.
@@ -48,15 +48,6 @@ def request(name: str, script: str = "echo hello", **fields: Any) -> dict[str, A
 def jobs_named(direct_batch: Any, name: str) -> list[str]:
     listed = direct_batch.list_jobs(jobQueue=QUEUE, filters=[{"name": "JOB_NAME", "values": [name]}])
     return [job["jobId"] for job in listed["jobSummaryList"]]
-
-
-def wait_for(direct_batch: Any, job_id: str, wanted: set[str], timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = direct_batch.describe_jobs(jobs=[job_id])["jobs"][0]
-        if job["status"] in wanted or time.monotonic() > deadline:
-            return dict(job)
-        time.sleep(0.05)
 
 
 def submit_direct(direct_batch: Any, name: str, script: str, **fields: Any) -> str:
@@ -109,13 +100,13 @@ def test_terminate_jobs_survives_the_fault_and_the_job_stops(
     fault_proxy: FaultProxy, direct_batch: Any, fault: Fault
 ) -> None:
     job_id = submit_direct(direct_batch, "terminate", "sleep 60")
-    wait_for(direct_batch, job_id, {"RUNNING"})
+    wait_for_status(direct_batch, job_id, {"RUNNING"}, timeout=15)
     fault_proxy.add("TerminateJobs", fault, times=FAULTS_IN_A_ROW)
 
     result = batch_hook().stop_job(job_id, "terminate", "fault test")
 
     assert result.outcome is StopOutcome.TERMINATE_REQUESTED
-    assert wait_for(direct_batch, job_id, {"FAILED", "SUCCEEDED"})["status"] == "FAILED"
+    assert wait_for_status(direct_batch, job_id, {"FAILED", "SUCCEEDED"}, timeout=15)["status"] == "FAILED"
     assert (fault_proxy.seen["TerminateJobs"], fault_proxy.injected[("TerminateJobs", fault)]) == (3, FAULTS_IN_A_ROW)
 
 
@@ -123,7 +114,7 @@ def test_terminate_jobs_survives_the_fault_and_the_job_stops(
 def test_cancel_jobs_survives_the_fault(fault_proxy: FaultProxy, direct_batch: Any, fault: Fault) -> None:
     blocker = submit_direct(direct_batch, "blocker", "sleep 60")
     job_id = submit_direct(direct_batch, "cancel", "echo never", dependsOn=[{"jobId": blocker}])
-    wait_for(direct_batch, job_id, {"PENDING"})
+    wait_for_status(direct_batch, job_id, {"PENDING"}, timeout=15)
     fault_proxy.add("CancelJobs", fault, times=FAULTS_IN_A_ROW)
 
     result = batch_hook().stop_job(job_id, "cancel", "fault test")
@@ -131,7 +122,7 @@ def test_cancel_jobs_survives_the_fault(fault_proxy: FaultProxy, direct_batch: A
     assert (result.outcome, result.status) == (StopOutcome.CANCEL_REQUESTED, JobStatus.PENDING)
     assert (fault_proxy.seen["CancelJobs"], fault_proxy.injected[("CancelJobs", fault)]) == (3, FAULTS_IN_A_ROW)
     direct_batch.terminate_job(jobId=blocker, reason="cleanup")
-    assert wait_for(direct_batch, job_id, {"FAILED", "SUCCEEDED"})["status"] == "FAILED"
+    assert wait_for_status(direct_batch, job_id, {"FAILED", "SUCCEEDED"}, timeout=15)["status"] == "FAILED"
 
 
 @pytest.mark.parametrize("fault", FAULTS)
@@ -139,7 +130,7 @@ def test_filter_log_events_survives_the_fault_and_reads_every_line_once(
     fault_proxy: FaultProxy, direct_batch: Any, fault: Fault
 ) -> None:
     job_id = submit_direct(direct_batch, "logs", "for i in 1 2 3 4 5; do echo line $i; done")
-    wait_for(direct_batch, job_id, {"SUCCEEDED"})
+    wait_for_status(direct_batch, job_id, {"SUCCEEDED"}, timeout=15)
     hook = batch_hook()
     streams = hook.describe_job(job_id).log_streams
     fault_proxy.add("FilterLogEvents", fault, times=FAULTS_IN_A_ROW)
@@ -208,7 +199,9 @@ def test_two_jobs_started_by_one_submission_are_collapsed_into_one(fault_proxy: 
     found = hook.find_submission({**tagged, "tags": {"airflow-batch-plus:submission": token}}, token)
 
     assert found is not None and found.job_id == first
-    assert wait_for(direct_batch, second, {"FAILED"})["statusReason"].startswith(f"A duplicate of Batch job {first}")
+    assert wait_for_status(direct_batch, second, {"FAILED"}, timeout=15)["statusReason"].startswith(
+        f"A duplicate of Batch job {first}"
+    )
     direct_batch.terminate_job(jobId=first, reason="cleanup")
 
 
@@ -226,11 +219,11 @@ def test_describe_jobs_failing_on_every_attempt_gives_up_after_the_configured_at
 
 def test_stopping_still_terminates_when_describe_jobs_is_down(fault_proxy: FaultProxy, direct_batch: Any) -> None:
     job_id = submit_direct(direct_batch, "stop-blind", "sleep 60")
-    wait_for(direct_batch, job_id, {"RUNNING"})
+    wait_for_status(direct_batch, job_id, {"RUNNING"}, timeout=15)
     fault_proxy.add("DescribeJobs", Fault.UNAVAILABLE, times=1_000)
     hook = batch_hook(config={**FAST_TIMEOUTS, "retries": {"mode": "adaptive", "total_max_attempts": 2}})
 
     result = hook.stop_job(job_id, "terminate", "describe is down")
 
     assert (result.outcome, result.status) == (StopOutcome.TERMINATE_REQUESTED, None)
-    assert wait_for(direct_batch, job_id, {"FAILED", "SUCCEEDED"})["status"] == "FAILED"
+    assert wait_for_status(direct_batch, job_id, {"FAILED", "SUCCEEDED"}, timeout=15)["status"] == "FAILED"

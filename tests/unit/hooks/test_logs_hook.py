@@ -12,7 +12,7 @@ from airflow_batch_plus.hooks.batch import BatchHook
 from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor, LogLine
 from airflow_batch_plus.jobs import JobSnapshot, LogStream
 from airflow_batch_plus.local import LocalBatch
-from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.testing.calls import CallCounter
 
 
 def run_job(batch_hook: BatchHook, local_batch: LocalBatch, script: str, **fields: Any) -> JobSnapshot:

@@ -14,7 +14,7 @@ from botocore.awsrequest import AWSResponse, HTTPHeaders
 from airflow_batch_plus.hooks.budget import RequestBudget
 from airflow_batch_plus.jobs import JobStatus, LogStream
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
-from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.testing.calls import CallCounter
 from airflow_batch_plus.triggers.poller import (
     JobPoller,
     JobVanishedError,

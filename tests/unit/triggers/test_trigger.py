@@ -14,7 +14,7 @@ import structlog.testing
 
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
-from airflow_batch_plus.local.calls import CallCounter
+from airflow_batch_plus.testing.calls import CallCounter
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
 from airflow_batch_plus.triggers.poller import JobPoller
 

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from typing import Any
 
 import pytest
 import structlog.testing
 
-from airflow_batch_plus.local.faults import Fault, FaultProxy
+from airflow_batch_plus.testing.faults import Fault, FaultProxy
+from airflow_batch_plus.testing.status import wait_for_status
 from airflow_batch_plus.triggers import poller as poller_module
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
@@ -33,15 +33,6 @@ def submit(direct_batch: Any, script: str) -> str:
             containerOverrides={"command": ["sh", "-c", script]},
         )["jobId"]
     )
-
-
-def wait_for(direct_batch: Any, job_id: str, wanted: set[str], timeout: float = 15) -> dict[str, Any]:
-    deadline = time.monotonic() + timeout
-    while True:
-        job = direct_batch.describe_jobs(jobs=[job_id])["jobs"][0]
-        if job["status"] in wanted or time.monotonic() > deadline:
-            return dict(job)
-        time.sleep(0.05)
 
 
 def run_logged(job_id: str) -> tuple[dict[str, Any], list[str]]:
@@ -77,14 +68,14 @@ def test_describe_jobs_failing_past_the_grace_ends_the_wait_with_an_error_and_te
 ) -> None:
     monkeypatch.setattr(poller_module, "DEFAULT_FAILURE_GRACE_SECONDS", 3.0)
     job_id = submit(direct_batch, "echo started; sleep 60")
-    wait_for(direct_batch, job_id, {"RUNNING"})
+    wait_for_status(direct_batch, job_id, {"RUNNING"}, timeout=15)
     fault_proxy.add("DescribeJobs", Fault.UNAVAILABLE, times=10_000)
 
     event, _ = run_logged(job_id)
 
     assert (event["status"], event["stopped"]) == ("error", True)
     assert "DescribeJobs has failed for" in event["message"] and "ServiceUnavailable" in event["message"]
-    job = wait_for(direct_batch, job_id, {"FAILED", "SUCCEEDED"})
+    job = wait_for_status(direct_batch, job_id, {"FAILED", "SUCCEEDED"}, timeout=15)
     assert job["status"] == "FAILED" and "waiting failed: DescribeJobs has failed" in job["statusReason"]
 
 

@@ -1,4 +1,4 @@
-"""The ha profile's Postgres and Redis (airflow_batch_plus.local.servers): Debian's binaries started under a
+"""The ha profile's Postgres and Redis (airflow_batch_plus.demo.servers): Debian's binaries started under a
 directory of their own, on 127.0.0.1 only, as an unprivileged user when we are root, reused or cleaned up
 on the next start, and gone after stop."""
 
@@ -15,8 +15,8 @@ import psycopg2
 import pytest
 import redis
 
-from airflow_batch_plus.local.errors import DemoError
-from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+from airflow_batch_plus.demo.errors import DemoError
+from airflow_batch_plus.demo.servers import PostgresServer, RedisServer
 
 
 def family(pid: int) -> list[psutil.Process]:

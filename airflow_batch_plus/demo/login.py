@@ -21,8 +21,8 @@ import stat
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from airflow_batch_plus.local.errors import DemoError
-from airflow_batch_plus.local.private import PRIVATE, write_private
+from airflow_batch_plus.demo.errors import DemoError
+from airflow_batch_plus.demo.private import PRIVATE, write_private
 
 __all__ = ["USERNAME", "DemoLogin", "ensure_login", "passwords_file", "read_login"]
 

@@ -13,7 +13,7 @@ from typing import Any
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.runtime import LocalBatchServer
 
-DEMO_CONFIG = LocalBatchConfig(
+TOUR_CONFIG = LocalBatchConfig(
     submitted_seconds=0.3,
     pending_seconds=0.3,
     runnable_seconds=0.5,
@@ -41,9 +41,9 @@ class Tracked:
     lines: list[str] = field(default_factory=list)
 
 
-def run_demo(port: int = 0, say: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
+def run_tour(port: int = 0, say: Callable[[str], None] = print) -> dict[str, dict[str, Any]]:
     """Run the tour and return each job's final DescribeJobs item, by label."""
-    with LocalBatchServer(port=port, config=DEMO_CONFIG) as server:
+    with LocalBatchServer(port=port, config=TOUR_CONFIG) as server:
         assert server.local_batch is not None
         # Names of its own: moto's state lives as long as the process, and a queue of the default names
         # made earlier in it (by a test, say) would be reused with its own capacity.

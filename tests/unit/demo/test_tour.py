@@ -1,13 +1,13 @@
-"""The README's demo: three jobs, three different endings, as a new user sees them."""
+"""The jobs-only tour (`demo --jobs-only`): three jobs, three different endings, as a new user sees them."""
 
 from __future__ import annotations
 
-from airflow_batch_plus.local.demo import run_demo
+from airflow_batch_plus.demo.tour import run_tour
 
 
 def test_demo_shows_success_with_live_lines_a_cancel_and_a_terminate() -> None:
     printed: list[str] = []
-    final = run_demo(say=printed.append)
+    final = run_tour(say=printed.append)
 
     assert final["hello"]["status"] == "SUCCEEDED"
     assert final["hello"]["container"]["exitCode"] == 0
@@ -44,7 +44,7 @@ def test_the_demo_keeps_its_two_vcpus_after_another_local_batch_in_the_same_proc
             computeEnvironment=env.compute_environment_name, computeResources={"maxvCpus": 256}
         )
 
-    final = run_demo(say=lambda line: None)
+    final = run_tour(say=lambda line: None)
 
     assert final["queued"]["status"] == "FAILED"
     assert final["queued"]["statusReason"] == "Cancelled by the demo while RUNNABLE"

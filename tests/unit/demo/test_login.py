@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from airflow_batch_plus.local.errors import DemoError
-from airflow_batch_plus.local.login import ALPHABET, USERNAME, ensure_login, passwords_file, read_login
+from airflow_batch_plus.demo.errors import DemoError
+from airflow_batch_plus.demo.login import ALPHABET, USERNAME, ensure_login, passwords_file, read_login
 
 
 def mode(path: Path) -> int:

@@ -12,12 +12,13 @@ of a production deployment on one machine: Postgres (metadata database and Celer
 Redis (Celery broker) started first from Debian's binaries under the state directory (see `servers`), then
 the API server, scheduler, DAG processor, two triggerers and two Celery workers (CeleryExecutor), all
 sharing one AIRFLOW_HOME so task logs are local files; stopping ends Airflow first, then Redis and Postgres.
+
+What each component runs and the environment they share are in `settings`; the REST client in `airflow_api`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import secrets
 import signal
@@ -25,124 +26,35 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Literal
+from typing import IO, TYPE_CHECKING
 
-from airflow_batch_plus.local import hostname, sqlite
-from airflow_batch_plus.local.errors import DemoError, check_port_free
-from airflow_batch_plus.local.login import USERNAME, DemoLogin, ensure_login, passwords_file, read_login
-from airflow_batch_plus.local.private import write_private
+from airflow_batch_plus.demo.airflow_api import AirflowApi, get_json
+from airflow_batch_plus.demo.errors import DemoError, check_port_free
+from airflow_batch_plus.demo.login import DemoLogin, ensure_login, read_login
+from airflow_batch_plus.demo.private import write_private
+from airflow_batch_plus.demo.settings import (
+    CELERY_WORKERS,
+    DemoSettings,
+    HaBackends,
+    airflow_environment,
+    component_specs,
+)
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 
 if TYPE_CHECKING:
-    from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+    from airflow_batch_plus.demo.servers import PostgresServer, RedisServer
 
-__all__ = [
-    "COMPONENTS",
-    "AirflowApi",
-    "ComponentSpec",
-    "DemoError",
-    "DemoSettings",
-    "HaBackends",
-    "Supervisor",
-    "airflow_environment",
-    "check_port_free",
-    "component_specs",
-    "default_dags_folder",
-    "signals_set",
-]
+__all__ = ["DemoError", "Supervisor", "check_port_free", "signals_set"]
 
-Profile = Literal["sqlite", "ha"]
-PROFILES: tuple[Profile, ...] = ("sqlite", "ha")
-COMPONENTS = ("api-server", "scheduler", "dag-processor", "triggerer")
-HA_TRIGGERERS = ("triggerer", "triggerer-2")
-CELERY_WORKERS = ("celery-worker-1", "celery-worker-2")
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 STOP_GRACE_SECONDS = 10.0
 # What the "ha" profile needs from the `ha` dependency group, by import name.
 HA_MODULES = ("airflow.providers.celery", "celery", "psycopg2", "asyncpg")
-
-
-@dataclass
-class DemoSettings:
-    state_dir: Path
-    dags_folder: Path
-    api_port: int = 8080
-    batch_port: int = 0
-    profile: Profile = "sqlite"
-    postgres_port: int = 0  # "ha" only; 0: any free port
-    redis_port: int = 0  # "ha" only; 0: any free port
-    first_dag: str | None = "example_batch_deferrable"
-    startup_timeout: float = 180.0
-    # Four task slots and four vCPUs of Batch capacity: a demo on a laptop. Benchmarks raise them.
-    parallelism: int = 4
-    max_vcpus: int = 4
-    extra_env: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class HaBackends:
-    """Where the "ha" profile's Airflow keeps its state: SQLAlchemy URLs of the Postgres database (Airflow 3
-    opens it twice: a sync engine, and an async one the API server and triggerer use), and Celery's broker
-    and result backend."""
-
-    sql_alchemy_conn: str
-    sql_alchemy_conn_async: str
-    broker_url: str
-    result_backend: str
-
-    @classmethod
-    def of(cls, postgres: PostgresServer, redis: RedisServer) -> HaBackends:
-        return cls(
-            sql_alchemy_conn=postgres.url("psycopg2"),
-            sql_alchemy_conn_async=postgres.url("asyncpg"),
-            broker_url=redis.url(0),
-            result_backend="db+" + postgres.url("psycopg2"),
-        )
-
-
-@dataclass(frozen=True)
-class ComponentSpec:
-    """How to start one component: the arguments after `airflow`, and environment variables of its own."""
-
-    args: tuple[str, ...]
-    env: Mapping[str, str] = field(default_factory=dict)
-
-
-def component_specs(settings: DemoSettings) -> dict[str, ComponentSpec]:
-    """Every component of the profile, by name, in starting order.
-
-    No component serves logs (`--skip-serve-logs`; the API server and DAG processor serve none): they all
-    share one AIRFLOW_HOME, so every task log is a local file the API server reads, and the log servers would
-    listen on every interface, each wanting port 8793. Each Celery worker has its own Celery node name and
-    reports it as its host name (see `hostname`), and gets half the task slots.
-    """
-    specs = {
-        "api-server": ComponentSpec(("api-server",)),
-        "scheduler": ComponentSpec(("scheduler", "--skip-serve-logs")),
-        "dag-processor": ComponentSpec(("dag-processor",)),
-        "triggerer": ComponentSpec(("triggerer", "--skip-serve-logs")),
-    }
-    if settings.profile == "sqlite":
-        return specs
-    for name in HA_TRIGGERERS:
-        specs[name] = ComponentSpec(("triggerer", "--skip-serve-logs"))
-    concurrency = max(1, -(-settings.parallelism // len(CELERY_WORKERS)))
-    for name in CELERY_WORKERS:
-        specs[name] = ComponentSpec(
-            ("celery", "worker", "--celery-hostname", name, "--concurrency", str(concurrency), "--skip-serve-logs"),
-            {
-                hostname.VARIABLE: name,
-                "AIRFLOW__CORE__HOSTNAME_CALLABLE": f"{hostname.__name__}.{hostname.from_environment.__name__}",
-            },
-        )
-    return specs
 
 
 @dataclass
@@ -151,60 +63,6 @@ class _Component:
     process: subprocess.Popen[bytes]
     log_path: Path
     log_file: IO[bytes] = field(repr=False)
-
-
-def default_dags_folder() -> Path:
-    """The project's example_dags/ (a clean clone), else the current directory's."""
-    here = Path(__file__).resolve().parents[2] / "example_dags"
-    return here if here.is_dir() else Path.cwd() / "example_dags"
-
-
-def airflow_environment(
-    settings: DemoSettings, batch: Mapping[str, str], jwt_secret: str, backends: HaBackends | None = None
-) -> dict[str, str]:
-    """The environment every Airflow component of the demo shares; the "ha" profile needs its `backends`.
-
-    `batch` is what a client of the local Batch server needs (`LocalBatchServer.client_environment()`: its
-    endpoint and the key pair it accepts); tasks and triggers reach it through boto3's AWS_* variables.
-    """
-    home = settings.state_dir / "airflow"
-    passwords = passwords_file(settings.state_dir)
-    api = f"http://127.0.0.1:{settings.api_port}"
-    if settings.profile == "ha":
-        if backends is None:
-            raise ValueError("the ha profile's environment needs its backends (Postgres and Redis URLs)")
-        database = {
-            "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": backends.sql_alchemy_conn,
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": backends.sql_alchemy_conn_async,
-            "AIRFLOW__CELERY__BROKER_URL": backends.broker_url,
-            "AIRFLOW__CELERY__RESULT_BACKEND": backends.result_backend,
-        }
-    else:
-        database = {
-            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS": f"{sqlite.__name__}.CONNECT_ARGS",
-            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONNECT_ARGS_ASYNC": f"{sqlite.__name__}.CONNECT_ARGS",
-        }
-    return {
-        **{key: value for key, value in os.environ.items() if not key.startswith("AIRFLOW__")},
-        "AIRFLOW_HOME": str(home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(settings.dags_folder),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        **database,
-        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{api}/execution/",
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{USERNAME}:admin",  # user admin, role admin
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
-        "AIRFLOW__API__HOST": "127.0.0.1",
-        "AIRFLOW__API__PORT": str(settings.api_port),
-        "AIRFLOW__API__BASE_URL": api,
-        "AIRFLOW__API_AUTH__JWT_SECRET": jwt_secret,
-        "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
-        "AIRFLOW__CORE__PARALLELISM": str(settings.parallelism),
-        **batch,
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps({"conn_type": "aws", "extra": {"region_name": "us-east-1"}}),
-        **settings.extra_env,
-    }
 
 
 class Supervisor:
@@ -282,7 +140,7 @@ class Supervisor:
 
     def _start_servers(self) -> None:
         """Postgres and Redis for the "ha" profile, under the state directory, before anything of Airflow."""
-        from airflow_batch_plus.local.servers import PostgresServer, RedisServer
+        from airflow_batch_plus.demo.servers import PostgresServer, RedisServer
 
         missing = [module for module in HA_MODULES if not _importable(module)]
         if missing:
@@ -417,7 +275,7 @@ class Supervisor:
         answering: set[str] = set()
         while True:
             self.check_alive()
-            health = _get_json(f"{url}/api/v2/monitor/health")
+            health = get_json(f"{url}/api/v2/monitor/health")
             healthy = bool(health) and all(
                 ((health or {}).get(part) or {}).get("status") == "healthy" for part in HEALTHY_COMPONENTS
             )
@@ -576,40 +434,6 @@ def _running(pid: int) -> bool:
 def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
     with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signum)
-
-
-def _get_json(url: str) -> dict[str, dict[str, str]] | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:  # our own 127.0.0.1 URL
-            return json.loads(response.read())  # type: ignore[no-any-return]
-    except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError):
-        return None
-
-
-class AirflowApi:
-    """Just enough of Airflow's REST API for the demo and benchmarks: a simple auth manager token, JSON calls."""
-
-    def __init__(self, url: str, username: str, password: str):
-        self.url = url
-        self.credentials = {"username": username, "password": password}
-        self.token: str | None = None
-
-    def call(self, method: str, path: str, body: object = None) -> dict[str, object] | None:
-        """The JSON answer, or None for an error answer or no answer (yet)."""
-        try:
-            if self.token is None:
-                self.token = str(self._send("POST", "/auth/token", self.credentials, {})["access_token"])
-            return self._send(method, path, body, {"Authorization": f"Bearer {self.token}"})
-        except (urllib.error.URLError, ConnectionError, TimeoutError, ValueError, KeyError):
-            return None
-
-    def _send(self, method: str, path: str, body: object, headers: dict[str, str]) -> dict[str, object]:
-        data = None if body is None else json.dumps(body).encode()
-        request = urllib.request.Request(
-            f"{self.url}{path}", data=data, method=method, headers={**headers, "Content-Type": "application/json"}
-        )
-        with urllib.request.urlopen(request, timeout=30) as response:  # our own 127.0.0.1 URL
-            return json.loads(response.read())  # type: ignore[no-any-return]
 
 
 def _tail(text: str, lines: int = 30) -> str:

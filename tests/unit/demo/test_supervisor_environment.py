@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from airflow_batch_plus.local.supervisor import DemoSettings, HaBackends, airflow_environment, component_specs
+from airflow_batch_plus.demo.settings import DemoSettings, HaBackends, airflow_environment, component_specs
 
 BATCH = {"AWS_ENDPOINT_URL": "http://127.0.0.1:1", "AWS_DEFAULT_REGION": "us-east-1"}
 
