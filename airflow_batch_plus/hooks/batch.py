@@ -268,10 +268,6 @@ class BatchHook(BaseBatchPlusHook):
             raise JobNotFoundError(f"Batch has no job {job_id!r} (a wrong id, or a job older than Batch keeps)")
         return result.jobs[job_id]
 
-    def describe_children(self, parent: JobSnapshot) -> DescribeResult:
-        """An array's children or a multi-node job's nodes, described by id (no ListJobs needed)."""
-        return self.describe_jobs(parent.child_job_ids())
-
     # List
 
     def list_jobs(

@@ -9,11 +9,10 @@ The cursor is plain JSON, so a trigger carries it across a triggerer restart or 
 
 from __future__ import annotations
 
-import json
 import logging
 import re
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -168,13 +167,6 @@ class LogCursor:
             )
         return cursor
 
-    def to_json(self) -> str:
-        return json.dumps(self.to_dict(), separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> LogCursor:
-        return cls.from_dict(json.loads(text))
-
     @classmethod
     def union(cls, cursors: Iterable[LogCursor]) -> LogCursor:
         """One cursor over the streams of many, for one read on behalf of several readers.
@@ -227,7 +219,7 @@ class BatchLogsHook(BaseBatchPlusHook):
 
         Streams of one log group are read together, up to 100 a FilterLogEvents call. A stream or log
         group that does not exist yet has no lines yet. The cursor is not changed: mark each line once
-        it has been handed on (see `follow`).
+        it has been handed on (`cursor.mark`), so a line that failed to go out is read again.
         """
         by_group: dict[str, list[LogStream]] = defaultdict(list)
         for stream in dict.fromkeys(streams):
@@ -238,14 +230,6 @@ class BatchLogsHook(BaseBatchPlusHook):
                 lines.extend(self._read_group(group, chunk, cursor))
         lines.sort(key=lambda line: line.timestamp)  # stable: same-millisecond lines keep their order
         return lines
-
-    def follow(self, streams: Iterable[LogStream], cursor: LogCursor, emit: Callable[[LogLine], None]) -> int:
-        """Hand each new line to `emit`, marking it in the cursor right after; returns how many."""
-        lines = self.read_new(streams, cursor)
-        for line in lines:
-            emit(line)
-            cursor.mark(line)
-        return len(lines)
 
     def tail(self, streams: Sequence[LogStream], count: int, max_streams: int = 5) -> list[LogLine]:
         """The last `count` lines of the last `max_streams` streams, oldest first: for a failure message."""

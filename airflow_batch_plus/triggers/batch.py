@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
@@ -25,7 +25,7 @@ from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.logs import LogCursor, LogLine
     from airflow_batch_plus.jobs import LogStream
-    from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint
+    from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint, SavedState
 
 # After the job ends, CloudWatch may still ingest its last lines for a few seconds: keep reading
 # this often until two reads in a row bring nothing, the last of them at least INGESTION_LAG after
@@ -69,14 +69,14 @@ class BatchJobTrigger(BaseTrigger):
     :param region_name: overrides the connection's region.
     :param poll_interval: seconds between looks at the job (shared with every other waiting trigger).
     :param stream_logs: log every line of every stream of the job (attempts, array children, nodes).
-    :param log_cursor: where log streaming stands (`LogCursor.to_dict()`), so no line is logged twice.
     :param deadline: epoch seconds; past it the job is stopped per policy and a timeout event emitted
         (Airflow does not enforce `execution_timeout` on a deferred task, so the trigger carries it).
     :param stop_policy: what `on_kill`, the deadline and errors do to a live job: terminate, cancel or keep.
     :param stop_reason: who asks, put at the start of every stop reason (DAG, task, run, try).
     :param max_runnable_seconds: end the wait with a `stuck` event, applying the stop policy (terminate
         and cancel cancel the job; keep leaves it queued), once the job has been RUNNABLE this long since
-        the trigger first saw it so.
+        the trigger first saw it so. That moment is saved with the log cursor (triggers/checkpoint.py),
+        so a trigger rebuilt after a triggerer restart keeps the clock rather than starting it again.
     :param deadline_reason: what the deadline stands for, in the stop reason and the timeout event.
     :param masked_environment: names of the job's environment variables whose values are masked in every
         line logged (the operator's override variables). Names only: a triggerer is another process, so
@@ -91,12 +91,10 @@ class BatchJobTrigger(BaseTrigger):
         poll_interval: float = 30,
         stream_logs: bool = True,
         *,
-        log_cursor: Mapping[str, Any] | None = None,
         deadline: float | None = None,
         stop_policy: str = StopPolicy.TERMINATE.value,
         stop_reason: str = "Stopped by Airflow",
         max_runnable_seconds: float | None = None,
-        runnable_since: float | None = None,
         deadline_reason: str = "the task's execution_timeout passed",
         masked_environment: list[str] | None = None,
     ):
@@ -108,12 +106,10 @@ class BatchJobTrigger(BaseTrigger):
         self.region_name = region_name
         self.poll_interval = poll_interval
         self.stream_logs = stream_logs
-        self.log_cursor = dict(log_cursor) if log_cursor else None
         self.deadline = deadline
         self.stop_policy = StopPolicy.parse(stop_policy).value
         self.stop_reason = stop_reason
         self.max_runnable_seconds = max_runnable_seconds
-        self.runnable_since = runnable_since
         self.deadline_reason = deadline_reason
         self.masked_environment = sorted(set(masked_environment or ()))
         self._masked_values: set[str] = set()
@@ -122,7 +118,9 @@ class BatchJobTrigger(BaseTrigger):
         self._log_read_failures = 0
         self._unsaved_lines = 0
         self._line_clock = LineClock()
-        self._cursor_saved = False
+        self._cursor_saved = False  # the checkpoint holds something of this trigger's, for the task to clear
+        self._runnable_since: float | None = None  # when the job was first seen RUNNABLE (this attempt's wait)
+        self._saved_runnable_since: float | None = None  # the runnable clock the checkpoint holds
         self._supervisor: SupervisorWatch | None = None
         self._told_where_eks_output_is = False
 
@@ -135,12 +133,10 @@ class BatchJobTrigger(BaseTrigger):
                 "region_name": self.region_name,
                 "poll_interval": self.poll_interval,
                 "stream_logs": self.stream_logs,
-                "log_cursor": self.log_cursor,
                 "deadline": self.deadline,
                 "stop_policy": self.stop_policy,
                 "stop_reason": self.stop_reason,
                 "max_runnable_seconds": self.max_runnable_seconds,
-                "runnable_since": self.runnable_since,
                 "deadline_reason": self.deadline_reason,
                 "masked_environment": self.masked_environment,
             },
@@ -154,10 +150,13 @@ class BatchJobTrigger(BaseTrigger):
         from airflow_batch_plus.hooks.logs import LogCursor
 
         self._supervisor = SupervisorWatch()
-        cursor = LogCursor.from_dict(self.log_cursor) if self.log_cursor else LogCursor()
-        if self.stream_logs and (saved := await self._saved_cursor()) is not None:
-            cursor = LogCursor.from_dict(saved)
-            self.log.info("Resuming the job's log lines after the last one logged before the triggerer restarted")
+        cursor = LogCursor()
+        if (saved := await self._saved_state()) is not None:
+            self._cursor_saved = True  # the task deletes it when it resumes, whether this trigger saves or not
+            self._runnable_since = self._saved_runnable_since = saved.runnable_since
+            if self.stream_logs and saved.cursor.get("streams"):
+                cursor = LogCursor.from_dict(saved.cursor)
+                self.log.info("Resuming the job's log lines after the last one logged before the triggerer restarted")
         follower = _JobFollower(self.poller, self.job_id, self.poll_interval, with_children=self.stream_logs)
         snapshot: JobSnapshot | None = None
         try:
@@ -171,14 +170,15 @@ class BatchJobTrigger(BaseTrigger):
                 if self.stream_logs:
                     self._mask_environment(follower.jobs())
                     await self._log_new_lines(follower.log_streams(), cursor)
-                    await self._save_cursor(cursor)
+                self._time_runnable(snapshot)
+                await self._save_state(cursor)
                 if snapshot.is_done:
                     if self.stream_logs:
                         await self._drain_logs(follower, snapshot, cursor)
                     status = EventStatus.SUCCESS if snapshot.status is JobStatus.SUCCEEDED else EventStatus.FAILED
                     yield self._event(status, snapshot, cursor, f"Batch job {self.job_id} {snapshot.status.value}")
                     return
-                if self._stuck_in_runnable(snapshot):
+                if self._stuck_in_runnable():
                     yield await self._stop_and_report(
                         EventStatus.STUCK,
                         snapshot,
@@ -241,13 +241,18 @@ class BatchJobTrigger(BaseTrigger):
     def _seconds_left(self) -> float | None:
         return None if self.deadline is None else max(0.0, self.deadline - time.time())
 
-    def _stuck_in_runnable(self, snapshot: JobSnapshot) -> bool:
+    def _time_runnable(self, snapshot: JobSnapshot) -> None:
+        """Start the runnable clock at the first RUNNABLE sighting; stop it when the job leaves RUNNABLE."""
+        if snapshot.is_done:
+            return  # the wait is over: nothing to time, nor to save for a restart
         if snapshot.status is not JobStatus.RUNNABLE:
-            self.runnable_since = None  # a retry's attempt waits afresh: its clock starts when it is RUNNABLE
-            return False
-        if self.runnable_since is None:
-            self.runnable_since = time.time()
-        return self.max_runnable_seconds is not None and time.time() - self.runnable_since > self.max_runnable_seconds
+            self._runnable_since = None  # a retry's attempt waits afresh: its clock starts when it is RUNNABLE
+        elif self._runnable_since is None:
+            self._runnable_since = time.time()
+
+    def _stuck_in_runnable(self) -> bool:
+        since, limit = self._runnable_since, self.max_runnable_seconds
+        return since is not None and limit is not None and time.time() - since > limit
 
     # Logs
 
@@ -333,26 +338,43 @@ class BatchJobTrigger(BaseTrigger):
         task = TaskKey.of(self.task_instance) if self.task_instance is not None else None
         return CursorCheckpoint(task, self.job_id) if task is not None else None
 
-    async def _saved_cursor(self) -> dict[str, Any] | None:
+    async def _saved_state(self) -> SavedState | None:
+        """What this trigger saved before a triggerer restart, if it has anything to resume (no XCom read
+        for a trigger that neither streams logs nor times RUNNABLE)."""
         checkpoint = self._checkpoint
-        if checkpoint is None:
+        if checkpoint is None or not (self.stream_logs or self.max_runnable_seconds is not None):
             return None
         try:
             return await checkpoint.load()
-        except Exception as error:  # the kwargs' cursor still holds: lines may repeat, none is lost
-            self.log.warning("Could not load the saved log cursor (%s); starting from the deferral's", error)
+        except Exception as error:  # starting afresh loses no line, it may repeat some
+            self.log.warning(
+                "Could not load the saved log cursor (%s); logging from the job's first line, the runnable "
+                "clock starting now",
+                error,
+            )
             return None
 
-    async def _save_cursor(self, cursor: LogCursor) -> None:
-        checkpoint = self._checkpoint if self._unsaved_lines else None
-        if checkpoint is None or not checkpoint.due():  # over the process's save budget: a later read saves
+    async def _save_state(self, cursor: LogCursor) -> None:
+        """Save the cursor and the runnable clock when either moved, within the process's save budget.
+
+        The cursor moves when lines were logged; the clock when the job is first seen RUNNABLE (a RUNNABLE
+        job prints nothing, so the clock needs its own reason to save) and when it leaves RUNNABLE (so a
+        retry's wait is not timed from the first's). The clock counts only with `max_runnable_seconds`:
+        without it, no save is made for it. A save the budget refuses stays due and is made at a later look
+        at the job, so a RUNNABLE sighting is saved once, at most a poll or a few later.
+        """
+        clock_moved = self.max_runnable_seconds is not None and self._runnable_since != self._saved_runnable_since
+        checkpoint = self._checkpoint if self._unsaved_lines or clock_moved else None
+        if checkpoint is None or not checkpoint.due():  # over the process's save budget: a later look saves
             return
+        runnable_since = self._runnable_since
         try:
-            await checkpoint.save(cursor.to_dict())
+            await checkpoint.save(cursor.to_dict(), runnable_since)
         except Exception as error:
-            self.log.warning("Could not save the log cursor (%s); trying again after the next lines", error)
+            self.log.warning("Could not save the log cursor (%s); trying again at the next look at the job", error)
             return
         self._unsaved_lines = 0
+        self._saved_runnable_since = runnable_since
         self._cursor_saved = True
 
     async def _drain_logs(self, follower: _JobFollower, snapshot: JobSnapshot, cursor: LogCursor) -> None:
@@ -368,7 +390,7 @@ class BatchJobTrigger(BaseTrigger):
             follower.take_child_updates()
             self._mask_environment(follower.jobs())
             read = await self._log_new_lines(follower.log_streams(), cursor)
-            await self._save_cursor(cursor)
+            await self._save_state(cursor)
             empty_reads = empty_reads + 1 if read == 0 else 0  # a failed read proves nothing: read again
         if self._log_read_failures:
             self.log.warning(

@@ -1,4 +1,4 @@
-"""Where a deferred task's log cursor survives a triggerer restart: an XCom of its task instance.
+"""Where a deferred task's log cursor and runnable clock survive a triggerer restart: an XCom of its task instance.
 
 A triggerer rebuilds a trigger from the arguments it was deferred with. A cursor kept only in the
 trigger would start again where the task deferred, and every line logged since would be logged twice.
@@ -8,6 +8,10 @@ died between logging a read's lines and saving the cursor, or more jobs print th
 covers). Saves are capped per process (`[batch_plus] log_cursor_saves_per_second`, 2 by default), so
 thousands of printing jobs cost the API server a bounded number of writes; a skipped save is made at
 a later read.
+
+The same value carries the trigger's runnable clock (`runnable_since`: when it first saw the job RUNNABLE,
+for `max_runnable_time`), so a rebuilt trigger ends a stuck job's wait at the original deadline rather than
+timing it afresh. A value saved without it (an older version) still loads, with no clock.
 
 XComs of a task instance survive its deferral and are cleared when a new try starts, so a saved cursor
 never outlives the try that saved it; the cursor also names its job, and is ignored for any other.
@@ -64,6 +68,14 @@ class TaskKey:
             return None
 
 
+@dataclass(frozen=True)
+class SavedState:
+    """What a trigger saved for its job: the log cursor (`LogCursor.to_dict()`) and the runnable clock."""
+
+    cursor: dict[str, Any]
+    runnable_since: float | None = None
+
+
 class CursorCheckpoint:
     """Load, save and clear the saved log cursor of one task instance's Batch job: `load` and `save` from a
     trigger (awaited on the triggerer's loop), `clear` from the task (a blocking call)."""
@@ -73,27 +85,30 @@ class CursorCheckpoint:
         self.job_id = job_id
         self.budget = budget if budget is not None else shared_budget("cursor-saves", rate=saves_per_second())
 
-    async def load(self) -> dict[str, Any] | None:
-        """The cursor saved for this job, or None (nothing saved, or saved for another job)."""
+    async def load(self) -> SavedState | None:
+        """The state saved for this job, or None (nothing saved, or saved for another job)."""
         from airflow.sdk.execution_time.xcom import XCom
 
         if hasattr(XCom, "aget_one"):
             saved = await XCom.aget_one(key=CURSOR_XCOM_KEY, **self._where())
         else:  # an older Task SDK, without async XCom calls
             saved = await asyncio.to_thread(functools.partial(XCom.get_one, key=CURSOR_XCOM_KEY, **self._where()))
-        if isinstance(saved, dict) and saved.get("job_id") == self.job_id and isinstance(saved.get("cursor"), dict):
-            return dict(saved["cursor"])
-        return None
+        if not isinstance(saved, dict) or saved.get("job_id") != self.job_id:
+            return None
+        if not isinstance(saved.get("cursor"), dict):
+            return None
+        since = saved.get("runnable_since")  # absent from a value an older version saved
+        return SavedState(dict(saved["cursor"]), float(since) if isinstance(since, (int, float)) else None)
 
     def due(self) -> bool:
         """Whether the process's save budget allows a save now (taking it if so). Never waits, no I/O."""
         return self.budget.try_acquire()
 
-    async def save(self, cursor: dict[str, Any]) -> None:
-        """Save `cursor` (ask `due()` first: the budget is the caller's to respect)."""
+    async def save(self, cursor: dict[str, Any], runnable_since: float | None = None) -> None:
+        """Save `cursor` and the runnable clock (ask `due()` first: the budget is the caller's to respect)."""
         from airflow.sdk.execution_time.xcom import XCom
 
-        value = {"job_id": self.job_id, "cursor": cursor}
+        value = {"job_id": self.job_id, "cursor": cursor, "runnable_since": runnable_since}
         if hasattr(XCom, "aset"):
             await XCom.aset(CURSOR_XCOM_KEY, value, **self._where())
         else:  # an older Task SDK, without async XCom calls

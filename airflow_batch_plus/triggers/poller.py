@@ -237,10 +237,6 @@ class JobPoller:
                 self._logs_hook = self._make_logs_hook()
             return self._logs_hook
 
-    @property
-    def watched_job_ids(self) -> list[str]:
-        return list(self._targets)
-
     # Snapshots
 
     def watch(self, job_id: str, interval: float) -> JobWatch:

@@ -139,14 +139,14 @@ def test_describe_job_of_an_unknown_id_says_so(batch_hook: BatchHook) -> None:
         batch_hook.describe_job("gone")
 
 
-def test_describe_children_of_an_array_and_of_a_multi_node_job(
+def test_an_arrays_children_are_described_by_their_ids_in_one_call(
     batch_hook: BatchHook, local_batch: LocalBatch, calls: CallCounter
 ) -> None:
     array = batch_hook.submit_job(submit_request(local_batch, jobName="fan-out", arrayProperties={"size": 4}))
     parent = wait_until(batch_hook, array.job_id, lambda s: s.is_done)
     calls.clear()
 
-    children = batch_hook.describe_children(parent)
+    children = batch_hook.describe_jobs(parent.child_job_ids())
 
     assert calls["DescribeJobs"] == 1
     assert list(children.jobs) == [f"{array.job_id}:{i}" for i in range(4)]

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from airflow_batch_plus.hooks.batch import BatchHook
-from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor, LogLine
+from airflow_batch_plus.hooks.logs import BatchLogsHook, LogCursor
 from airflow_batch_plus.jobs import JobSnapshot, LogStream
 from airflow_batch_plus.local import LocalBatch
 from airflow_batch_plus.testing.calls import CallCounter
@@ -34,7 +34,7 @@ def run_job(batch_hook: BatchHook, local_batch: LocalBatch, script: str, **field
 
 
 def streams_of(batch_hook: BatchHook, job: JobSnapshot) -> list[LogStream]:
-    children = batch_hook.describe_children(job).jobs.values()
+    children = batch_hook.describe_jobs(job.child_job_ids()).jobs.values()
     return (
         [stream for child in children for stream in child.log_streams] if job.is_array_parent else list(job.log_streams)
     )
@@ -45,10 +45,11 @@ def test_a_jobs_lines_are_read_once_and_in_order(
 ) -> None:
     job = run_job(batch_hook, local_batch, "for i in $(seq 1 50); do echo line-$i; done")
     cursor = LogCursor()
-    read: list[LogLine] = []
-    assert logs_hook.follow(job.log_streams, cursor, read.append) == 50
+    read = logs_hook.read_new(job.log_streams, cursor)
     assert [line.message for line in read] == [f"line-{i}" for i in range(1, 51)]
-    assert logs_hook.follow(job.log_streams, cursor, read.append) == 0  # nothing twice
+    for line in read:
+        cursor.mark(line)
+    assert logs_hook.read_new(job.log_streams, cursor) == []  # nothing twice
 
 
 def test_every_attempt_of_a_retried_job_is_read_and_labelled(
@@ -123,23 +124,6 @@ def test_a_stream_or_group_that_does_not_exist_yet_has_no_lines_yet(
         logEvents=[{"timestamp": int(time.time() * 1000), "message": "hi"}],
     )
     assert [line.message for line in logs_hook.read_new([later], cursor)] == ["hi"]
-
-
-def test_follow_marks_each_line_only_after_it_was_handed_on(logs_hook: BatchLogsHook, local_batch: LocalBatch) -> None:
-    streams = make_streams(local_batch, "/follow", 3)
-    cursor = LogCursor()
-    handed: list[str] = []
-
-    def emit(line: LogLine) -> None:
-        if len(handed) == 2:
-            raise RuntimeError("the task log went away")
-        handed.append(line.message)
-
-    with pytest.raises(RuntimeError):
-        logs_hook.follow(streams, cursor, emit)
-    rest: list[str] = []
-    logs_hook.follow(streams, cursor, lambda line: rest.append(line.message))
-    assert sorted(handed + rest) == ["s000", "s001", "s002"]  # the line that failed to go out comes again
 
 
 def test_tail_gives_the_last_lines_for_a_failure_message(

@@ -79,7 +79,7 @@ def test_an_id_watched_twice_is_asked_once_and_forgotten_when_nobody_watches(
 
     poller = asyncio.run(scenario())
     assert all(ids == [second] for ids in describe_calls(calls))
-    assert poller.watched_job_ids == []
+    assert not poller._targets
     assert poller._task is not None and poller._task.done()
 
 
@@ -241,7 +241,7 @@ def test_the_poller_task_ends_as_soon_as_the_last_watch_of_an_ended_job_closes(
         watch.close()
         assert poller._task is not None
         await asyncio.wait_for(asyncio.shield(poller._task), timeout=1)
-        assert poller.watched_job_ids == []
+        assert not poller._targets
 
     asyncio.run(scenario())
 
@@ -339,7 +339,7 @@ def test_describe_failing_past_the_failure_grace_fails_the_watchers(
         started = time.monotonic()
         with pytest.raises(PollingFailedError) as error:
             await asyncio.wait_for(watch.next(), timeout=20)
-        assert poller.watched_job_ids == []  # given up on: not asked about again
+        assert not poller._targets  # given up on: not asked about again
         return time.monotonic() - started, error.value
 
     waited, error = asyncio.run(scenario())

@@ -12,13 +12,17 @@ from typing import Any
 import pytest
 import structlog.testing
 
+from airflow_batch_plus.hooks.budget import RequestBudget
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 from airflow_batch_plus.testing.calls import CallCounter
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
+from airflow_batch_plus.triggers.checkpoint import CURSOR_XCOM_KEY, CursorCheckpoint, SavedState, TaskKey
 from airflow_batch_plus.triggers.poller import JobPoller
 
 LONG = "echo started; sleep 30"
+TASK = TaskKey("dag", "task", "run")
+NO_CAPACITY = {"resourceRequirements": [{"type": "VCPU", "value": "1024"}]}  # RUNNABLE for ever
 
 
 def submit(local_batch: LocalBatch, script: str, **fields: Any) -> str:
@@ -45,6 +49,35 @@ async def first_event(batch_trigger: BatchJobTrigger) -> dict[str, Any]:
 
 def run(batch_trigger: BatchJobTrigger) -> dict[str, Any]:
     return asyncio.run(asyncio.wait_for(first_event(batch_trigger), timeout=60))
+
+
+class FakeXCom:
+    """The Task SDK's async XCom calls, on a dict: what a trigger saves, a rebuilt one loads."""
+
+    def __init__(self) -> None:
+        self.values: dict[tuple[str, str, str, str, int], Any] = {}
+        self.saves: list[Any] = []
+
+    async def aget_one(self, *, key: str, dag_id: str, task_id: str, run_id: str, map_index: int) -> Any:
+        return self.values.get((key, dag_id, task_id, run_id, map_index))
+
+    async def aset(self, key: str, value: Any, *, dag_id: str, task_id: str, run_id: str, map_index: int) -> None:
+        value = json.loads(json.dumps(value))  # what the API server stores
+        self.values[(key, dag_id, task_id, run_id, map_index)] = value
+        self.saves.append(value)
+
+
+@pytest.fixture
+def xcom(monkeypatch: pytest.MonkeyPatch) -> FakeXCom:
+    fake = FakeXCom()
+    monkeypatch.setattr("airflow.sdk.execution_time.xcom.XCom", fake)
+    return fake
+
+
+def in_triggerer(batch_trigger: BatchJobTrigger) -> BatchJobTrigger:
+    """The trigger with the checkpoint a triggerer gives it (its task instance's), on an ample save budget."""
+    batch_trigger.__dict__["_checkpoint"] = CursorCheckpoint(TASK, batch_trigger.job_id, budget=RequestBudget(1000))
+    return batch_trigger
 
 
 def status_of(local_batch: LocalBatch, job_id: str, wanted: set[str], timeout: float = 10) -> dict[str, Any]:
@@ -76,12 +109,10 @@ def test_every_field_survives_serialisation() -> None:
         region_name="eu-west-1",
         poll_interval=7,
         stream_logs=False,
-        log_cursor={"overlap_ms": 10_000, "streams": {}},
         deadline=1_900_000_000.5,
         stop_policy="cancel",
         stop_reason="Stopped by Airflow: dag d",
         max_runnable_seconds=600,
-        runnable_since=1_800_000_000.0,
         deadline_reason="the sensor's timeout passed",
     )
     classpath, kwargs = original.serialize()
@@ -102,18 +133,21 @@ def test_bad_arguments_are_refused_when_the_trigger_is_made() -> None:
 
 
 def test_success_carries_the_snapshot_and_cursor_and_every_line_is_logged_once_in_order(
-    local_batch: LocalBatch,
+    local_batch: LocalBatch, xcom: FakeXCom
 ) -> None:
     job_id = submit(local_batch, "for i in $(seq 1 30); do echo line-$i; sleep 0.01; done")
-    event, lines = run_logged(trigger(job_id), "line-")
+    event, lines = run_logged(in_triggerer(trigger(job_id)), "line-")
     assert (event["status"], event["job_id"], event["stopped"]) == ("success", job_id, False)
     snapshot = JobSnapshot.from_dict(event["job"])
     assert (snapshot.status, snapshot.exit_code) == (JobStatus.SUCCEEDED, 0)
     assert lines == [f"line-{i}" for i in range(1, 31)]
     assert isinstance(event["log_cursor"], dict) and json.loads(json.dumps(event["log_cursor"])) == event["log_cursor"]
 
-    again, lines = run_logged(trigger(job_id, log_cursor=event["log_cursor"]), "line-")
-    assert again["status"] == "success" and lines == []  # resumed with that cursor: nothing twice
+    assert event["cursor_saved"] and xcom.saves[-1]["cursor"] == event["log_cursor"]
+
+    # a triggerer restart: the trigger is rebuilt from the same arguments and resumes from the saved cursor
+    again, lines = run_logged(in_triggerer(trigger(job_id)), "line-")
+    assert again["status"] == "success" and lines == []  # nothing twice
 
 
 def test_a_failed_job_gives_a_failed_event_with_its_exit_code(local_batch: LocalBatch) -> None:
@@ -206,6 +240,68 @@ def test_a_retried_job_waiting_in_runnable_again_is_not_stuck_for_its_first_wait
     event = run(trigger(job_id, max_runnable_seconds=1.6, stream_logs=False))
     assert (event["status"], event["stopped"]) == ("success", False)
     assert len(JobSnapshot.from_dict(event["job"]).attempts) == 2
+
+
+def test_a_value_saved_without_the_runnable_clock_still_loads_and_another_jobs_is_ignored(xcom: FakeXCom) -> None:
+    cursor = {"overlap_ms": 10_000, "streams": {}}
+    xcom.values[(CURSOR_XCOM_KEY, "dag", "task", "run", -1)] = {"job_id": "j-1", "cursor": cursor}  # older format
+    assert asyncio.run(CursorCheckpoint(TASK, "j-1").load()) == SavedState(cursor, runnable_since=None)
+    assert asyncio.run(CursorCheckpoint(TASK, "j-2").load()) is None
+
+
+def test_a_trigger_rebuilt_after_a_restart_ends_a_stuck_wait_at_the_first_ones_deadline(
+    local_batch: LocalBatch, xcom: FakeXCom
+) -> None:
+    job_id = submit(local_batch, LONG, containerOverrides=NO_CAPACITY)
+    status_of(local_batch, job_id, {"RUNNABLE"})
+    allowed = 3.0
+
+    async def restarted() -> tuple[float, float, dict[str, Any], float]:
+        started = time.time()
+        with pytest.raises(TimeoutError):  # the triggerer stops before the job is stuck
+            await asyncio.wait_for(first_event(in_triggerer(trigger(job_id, max_runnable_seconds=allowed))), 2.0)
+        rebuilt = time.time()  # another triggerer rebuilds the trigger from the same arguments
+        event = await asyncio.wait_for(first_event(in_triggerer(trigger(job_id, max_runnable_seconds=allowed))), 10)
+        return started, rebuilt, event, time.time()
+
+    started, rebuilt, event, ended = asyncio.run(restarted())
+    assert event["status"] == "stuck" and event["cursor_saved"]
+    # The first trigger saw the job RUNNABLE at once and saved that moment, though the job printed nothing;
+    # the rebuilt one loaded it and saved nothing more.
+    assert [save["runnable_since"] for save in xcom.saves] == [pytest.approx(started, abs=0.5)]
+    assert ended - started > allowed  # not before the deadline...
+    assert ended - rebuilt < allowed - 0.5  # ...and at the first trigger's, not a fresh one's
+
+
+def test_a_runnable_clock_is_saved_only_for_a_trigger_that_times_runnable(
+    local_batch: LocalBatch, xcom: FakeXCom
+) -> None:
+    job_id = submit(local_batch, LONG, containerOverrides=NO_CAPACITY)
+    status_of(local_batch, job_id, {"RUNNABLE"})
+
+    async def watch_a_while() -> None:
+        with pytest.raises(TimeoutError):
+            await asyncio.wait_for(first_event(in_triggerer(trigger(job_id))), 1.0)
+
+    asyncio.run(watch_a_while())
+    assert xcom.saves == []  # no max_runnable_seconds and no line: nothing worth an XCom write
+
+
+@pytest.mark.parametrize("local_batch_config", [SLOW_RUNNABLE])
+def test_the_runnable_clock_is_saved_when_each_attempt_is_first_seen_runnable_and_when_it_leaves_runnable(
+    local_batch: LocalBatch, xcom: FakeXCom
+) -> None:
+    job_id = submit(
+        local_batch,
+        'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 1.5; exit 1; fi',
+        retryStrategy={"attempts": 2},
+    )
+    event = run(in_triggerer(trigger(job_id, max_runnable_seconds=1.6, stream_logs=False)))
+    assert (event["status"], event["cursor_saved"]) == ("success", True)
+    clocks = [save["runnable_since"] for save in xcom.saves]
+    # RUNNABLE, then RUNNING, for each attempt; nothing saved for the end, which no restart needs
+    assert [clock is not None for clock in clocks] == [True, False, True, False]
+    assert clocks[0] < clocks[2]
 
 
 def test_on_kill_stops_per_policy_and_a_second_call_does_nothing_more(
