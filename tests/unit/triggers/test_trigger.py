@@ -293,7 +293,7 @@ def test_the_runnable_clock_is_saved_when_each_attempt_is_first_seen_runnable_an
 ) -> None:
     job_id = submit(
         local_batch,
-        'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 1.5; exit 1; fi',
+        'if [ "$AWS_BATCH_JOB_ATTEMPT" = 1 ]; then sleep 1.5; exit 1; fi; sleep 0.8',  # each seen RUNNING
         retryStrategy={"attempts": 2},
     )
     event = run(in_triggerer(trigger(job_id, max_runnable_seconds=1.6, stream_logs=False)))
