@@ -166,3 +166,17 @@ def test_what_each_event_means_for_the_task(
     assert event.outcome is outcome
     ended = outcome in (Outcome.JOB_SUCCEEDED, Outcome.JOB_FAILED)
     assert event.ended_job is (snapshot if ended else None)
+
+
+@pytest.mark.parametrize("task", ["operator", "sensor"])
+def test_the_operator_and_the_sensor_refuse_a_bad_event_naming_its_field(task: str) -> None:
+    from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
+    from airflow_batch_plus.sensors.batch import BatchJobSensor
+
+    waiter = (
+        BatchSubmitJobOperator(task_id="t", job_queue="q", job_definition="d")
+        if task == "operator"
+        else BatchJobSensor(task_id="s", job_id="job-1")
+    )
+    with pytest.raises(EventError, match="field 'status' is 'done'"):
+        waiter.execute_complete({}, payload(status="done"))  # type: ignore[arg-type]
