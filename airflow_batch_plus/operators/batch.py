@@ -43,6 +43,7 @@ from airflow_batch_plus.reattach import (
     decide,
     tag_value,
 )
+from airflow_batch_plus.waiting import JobEvent, Outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -313,29 +314,26 @@ class BatchSubmitJobOperator(BaseOperator):
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume after the trigger's event: succeed with the job's snapshot, or stop it and fail."""
-        from airflow_batch_plus.triggers.batch import EventStatus
-
-        self.job_id = str(event["job_id"])
-        self._stopped = bool(event.get("stopped"))
-        if event.get("cursor_saved"):
+        parsed = JobEvent.parse(event)
+        self.job_id = parsed.job_id
+        self._stopped = parsed.stopped
+        if parsed.cursor_saved:
             self._forget_saved_cursor(context)
-        snapshot = JobSnapshot.from_dict(event["job"]) if event.get("job") else None
+        snapshot = parsed.snapshot
         if snapshot is not None:
             self._persist_log_link(context, snapshot)
-        status = event.get("status")
         if snapshot is not None and snapshot.is_done:
             self._stopped = True  # nothing left to stop
-        if status == EventStatus.SUCCESS and snapshot is not None:
-            return self._succeed(context, snapshot)
-        if status == EventStatus.FAILED and snapshot is not None and self._tolerated(snapshot):
-            return self._succeed(context, snapshot)
-        if status == EventStatus.TIMEOUT:
+        ended = parsed.ended_job
+        if ended is not None and (parsed.outcome is Outcome.JOB_SUCCEEDED or self._tolerated(ended)):
+            return self._succeed(context, ended)
+        if parsed.outcome is Outcome.TIMED_OUT:
             from airflow.sdk.exceptions import AirflowTaskTimeout
 
             self._stop_after(context, "the task's execution_timeout passed while deferred")
-            raise AirflowTaskTimeout(self._failure_message(event, snapshot))
-        self._stop_after(context, f"the task failed after a {status} event")
-        raise RuntimeError(self._failure_message(event, snapshot))
+            raise AirflowTaskTimeout(self._failure_message(parsed, snapshot))
+        self._stop_after(context, f"the task failed after a {parsed.status} event")
+        raise RuntimeError(self._failure_message(parsed, snapshot))
 
     def _forget_saved_cursor(self, context: Context) -> None:
         """The trigger's saved log cursor (an XCom kept for a triggerer restart) has done its job."""
@@ -640,8 +638,13 @@ class BatchSubmitJobOperator(BaseOperator):
             return True
         return False
 
-    def _failure_message(self, event: Mapping[str, Any], snapshot: JobSnapshot | None) -> str:
-        parts = [str(event.get("message") or f"Batch job {self.job_id} did not succeed")]
+    def _failure_message(self, event: JobEvent | Mapping[str, Any], snapshot: JobSnapshot | None) -> str:
+        """The event's message, then what the job said about itself, then its last log lines.
+
+        `event` is the parsed event; a bare mapping (`{"message": ...}`) is taken too, for a message
+        without the rest of an event."""
+        said = event.message if isinstance(event, JobEvent) else event.get("message")
+        parts = [str(said or f"Batch job {self.job_id} did not succeed")]
         if snapshot is not None:
             parts += [f"status {snapshot.status.value}", *snapshot.failure_reasons()]
         message = "; ".join(parts)

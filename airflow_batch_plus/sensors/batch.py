@@ -18,6 +18,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy
+from airflow_batch_plus.waiting import JobEvent, Outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -109,19 +110,17 @@ class BatchJobSensor(BaseSensorOperator):
         """Resume after the trigger's event: the job's outcome, or the sensor's timeout."""
         from airflow.sdk.exceptions import AirflowException, AirflowSensorTimeout
 
-        from airflow_batch_plus.triggers.batch import EventStatus
-
-        snapshot = JobSnapshot.from_dict(event["job"]) if event.get("job") else None
-        status = event.get("status")
-        if status in (EventStatus.SUCCESS, EventStatus.FAILED) and snapshot is not None:
-            return self._ended(snapshot)
+        parsed = JobEvent.parse(event)
+        if parsed.ended_job is not None:
+            return self._ended(parsed.ended_job)
+        snapshot = parsed.snapshot
         seen = f" (last seen {snapshot.status.value})" if snapshot is not None else ""
-        if status == EventStatus.TIMEOUT:
+        if parsed.outcome is Outcome.TIMED_OUT:
             raise AirflowSensorTimeout(
                 f"Sensor timed out after {self.timeout:g} s waiting for Batch job {self.job_id}{seen}; "
                 "the job was left running"
             )
-        raise AirflowException(f"Waiting for Batch job {self.job_id} failed{seen}: {event.get('message')}")
+        raise AirflowException(f"Waiting for Batch job {self.job_id} failed{seen}: {parsed.message}")
 
     def _defer(self, context: Context) -> None:
         from airflow_batch_plus.triggers.batch import BatchJobTrigger

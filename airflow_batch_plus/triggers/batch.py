@@ -2,8 +2,10 @@
 
 It never calls DescribeJobs itself: it watches its job (and an array's children or a multi-node job's
 nodes) through the shared poller of its process, and reads log lines through the poller too, so a
-thousand waiting jobs cost ten DescribeJobs calls a cycle, not a thousand. Every event carries the
-job's full snapshot and the log cursor, because the operator that resumes is a fresh instance.
+thousand waiting jobs cost ten DescribeJobs calls a cycle, not a thousand. Every event is a
+`JobEvent` (airflow_batch_plus/waiting.py): it carries the job's full snapshot, because the operator
+or sensor that resumes is a fresh instance, and the log cursor, for a caller that follows the job on
+with a new trigger (the operator and the sensor resume only to end, and do not read it).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from airflow_batch_plus.hooks.logs import LineClock
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy, trim_reason
 from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
+from airflow_batch_plus.waiting import EventStatus, JobEvent  # EventStatus: importable here as before
 
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.logs import LogCursor, LogLine
@@ -35,16 +38,6 @@ INGESTION_LAG_SECONDS = 2.0
 MAX_DRAIN_SECONDS = 30.0
 # on_kill has a SIGKILL or the triggerer's own bound behind it: stop within this.
 STOP_TIMEOUT_SECONDS = 20.0
-
-
-class EventStatus:
-    """The `status` of every event the trigger emits."""
-
-    SUCCESS = "success"  # the job SUCCEEDED
-    FAILED = "failed"  # the job FAILED
-    TIMEOUT = "timeout"  # the deadline passed (execution_timeout); the stop policy was applied
-    STUCK = "stuck"  # RUNNABLE for longer than max_runnable_seconds; the stop policy was applied
-    ERROR = "error"  # waiting failed (Batch kept failing, the job vanished, or a bug); the stop policy was applied
 
 
 # What the stop policy did to the job, as the end of a timeout, stuck or error event's message. Only
@@ -429,28 +422,27 @@ class BatchJobTrigger(BaseTrigger):
             )
 
     async def _stop_and_report(
-        self, status: str, snapshot: JobSnapshot | None, cursor: LogCursor, why: str
+        self, status: EventStatus, snapshot: JobSnapshot | None, cursor: LogCursor, why: str
     ) -> TriggerEvent:
         await self._stop(why)
         outcome = self._stop_outcome
         done = _OUTCOME_TEXT[outcome].format(policy=self.stop_policy) if outcome else "the job was not stopped"
         return self._event(status, snapshot, cursor, f"Batch job {self.job_id}: {why}; {done}")
 
-    def _event(self, status: str, snapshot: JobSnapshot | None, cursor: LogCursor, message: str) -> TriggerEvent:
-        return TriggerEvent(  # type: ignore[no-untyped-call]
-            {
-                "status": status,
-                "job_id": self.job_id,
-                "message": message,
-                "job": snapshot.to_dict() if snapshot else None,
-                "log_cursor": cursor.to_dict(),
-                "cursor_saved": self._cursor_saved,
-                # Whether Batch was asked to stop the job (cancel or terminate): not so with keep, or
-                # with cancel once it has started. `stop_outcome`: what the stop policy did, if applied.
-                "stopped": self._stop_outcome in _STOPPED,
-                "stop_outcome": self._stop_outcome.value if self._stop_outcome else None,
-            }
+    def _event(
+        self, status: EventStatus, snapshot: JobSnapshot | None, cursor: LogCursor, message: str
+    ) -> TriggerEvent:
+        event = JobEvent(
+            status=status,
+            job_id=self.job_id,
+            message=message,
+            snapshot=snapshot,
+            log_cursor=cursor.to_dict(),
+            cursor_saved=self._cursor_saved,
+            stopped=self._stop_outcome in _STOPPED,
+            stop_outcome=self._stop_outcome,
         )
+        return TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 
 
 def _is_refusal(error: BaseException) -> bool:
