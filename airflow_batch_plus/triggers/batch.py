@@ -74,6 +74,9 @@ class BatchJobTrigger(BaseTrigger):
     :param masked_environment: names of the job's environment variables whose values are masked in every
         line logged (the operator's override variables). Names only: a triggerer is another process, so
         it learns the values from the job's own description, and no secret is stored with the trigger.
+    :param log_cursor: only from a trigger serialized by 0.1.0: its log cursor, where a rebuilt trigger
+        starts when no checkpoint was saved (the checkpoint holds it now).
+    :param runnable_since: only from a trigger serialized by 0.1.0: its max_runnable_time clock, likewise.
     """
 
     def __init__(
@@ -90,6 +93,8 @@ class BatchJobTrigger(BaseTrigger):
         max_runnable_seconds: float | None = None,
         deadline_reason: str = "the task's execution_timeout passed",
         masked_environment: list[str] | None = None,
+        log_cursor: dict[str, Any] | None = None,
+        runnable_since: float | None = None,
     ):
         super().__init__()  # type: ignore[no-untyped-call]
         if poll_interval <= 0:
@@ -116,6 +121,10 @@ class BatchJobTrigger(BaseTrigger):
         self._saved_runnable_since: float | None = None  # the runnable clock the checkpoint holds
         self._supervisor: SupervisorWatch | None = None
         self._told_where_eks_output_is = False
+        # Triggers serialized by 0.1.0 carry these two as arguments; a triggerer rebuilding one after an
+        # upgrade passes them back. They start the state when no checkpoint was saved and are not serialized.
+        self._legacy_cursor = log_cursor
+        self._legacy_runnable_since = runnable_since
 
     def serialize(self) -> tuple[str, dict[str, Any]]:
         return (
@@ -143,7 +152,8 @@ class BatchJobTrigger(BaseTrigger):
         from airflow_batch_plus.hooks.logs import LogCursor
 
         self._supervisor = SupervisorWatch()
-        cursor = LogCursor()
+        cursor = LogCursor.from_dict(self._legacy_cursor) if self.stream_logs and self._legacy_cursor else LogCursor()
+        self._runnable_since = self._legacy_runnable_since
         if (saved := await self._saved_state()) is not None:
             self._cursor_saved = True  # the task deletes it when it resumes, whether this trigger saves or not
             self._runnable_since = self._saved_runnable_since = saved.runnable_since

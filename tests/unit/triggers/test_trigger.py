@@ -16,6 +16,7 @@ from airflow_batch_plus.hooks.budget import RequestBudget
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 from airflow_batch_plus.testing.calls import CallCounter
+from airflow_batch_plus.testing.status import wait_for_status
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
 from airflow_batch_plus.triggers.checkpoint import CURSOR_XCOM_KEY, CursorCheckpoint, SavedState, TaskKey
 from airflow_batch_plus.triggers.poller import JobPoller
@@ -81,13 +82,7 @@ def in_triggerer(batch_trigger: BatchJobTrigger) -> BatchJobTrigger:
 
 
 def status_of(local_batch: LocalBatch, job_id: str, wanted: set[str], timeout: float = 10) -> dict[str, Any]:
-    batch = local_batch.client("batch")
-    deadline = time.monotonic() + timeout
-    while True:
-        job = batch.describe_jobs(jobs=[job_id])["jobs"][0]
-        if job["status"] in wanted or time.monotonic() > deadline:
-            return dict(job)
-        time.sleep(0.05)
+    return wait_for_status(local_batch.client("batch"), job_id, wanted, timeout)
 
 
 def run_logged(batch_trigger: BatchJobTrigger, prefix: str) -> tuple[dict[str, Any], list[str]]:
@@ -116,7 +111,8 @@ def test_every_field_survives_serialisation() -> None:
         deadline_reason="the sensor's timeout passed",
     )
     classpath, kwargs = original.serialize()
-    assert set(kwargs) == set(inspect.signature(BatchJobTrigger).parameters)  # no argument left behind
+    read_only = {"log_cursor", "runnable_since"}  # read from triggers 0.1.0 serialized, never written
+    assert set(kwargs) == set(inspect.signature(BatchJobTrigger).parameters) - read_only  # none left behind
     module, name = classpath.rsplit(".", 1)
     assert getattr(importlib.import_module(module), name) is BatchJobTrigger
     rebuilt = BatchJobTrigger(**json.loads(json.dumps(kwargs)))
@@ -271,6 +267,20 @@ def test_a_trigger_rebuilt_after_a_restart_ends_a_stuck_wait_at_the_first_ones_d
     assert [save["runnable_since"] for save in xcom.saves] == [pytest.approx(started, abs=0.5)]
     assert ended - started > allowed  # not before the deadline...
     assert ended - rebuilt < allowed - 0.5  # ...and at the first trigger's, not a fresh one's
+
+
+def test_a_trigger_serialized_by_0_1_0_rebuilds_and_keeps_its_runnable_clock(local_batch: LocalBatch) -> None:
+    """0.1.0 serialized `log_cursor` and `runnable_since` as arguments: a triggerer rebuilding such a trigger
+    after an upgrade must not fail on them, and the clock they carry still ends the wait on time."""
+    job_id = submit(local_batch, LONG, containerOverrides=NO_CAPACITY)
+    status_of(local_batch, job_id, {"RUNNABLE"})
+    seen_runnable = time.time() - 5  # the old trigger saw it RUNNABLE 5 s ago
+    old = trigger(job_id, max_runnable_seconds=6.0, log_cursor={"streams": {}}, runnable_since=seen_runnable)
+    assert "runnable_since" not in old.serialize()[1] and "log_cursor" not in old.serialize()[1]
+    started = time.time()
+    event = run(old)
+    assert event["status"] == "stuck"
+    assert time.time() - started < 4  # about 1 s left of the old clock, not 6 s afresh
 
 
 def test_a_runnable_clock_is_saved_only_for_a_trigger_that_times_runnable(
