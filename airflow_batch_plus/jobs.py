@@ -167,6 +167,10 @@ def list_jobs_filter(filters: Mapping[str, Any], status: JobStatus | str | None 
     return given[0] if given else None
 
 
+DESCRIBE_BATCH_SIZE = 100
+"""The most job ids one DescribeJobs call takes."""
+
+
 @dataclass(frozen=True)
 class LogStream:
     """One CloudWatch log stream of a job. `label` says whose it is (attempt, node, container, child)."""

@@ -27,6 +27,7 @@ from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_rand
 
 from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.jobs import (
+    DESCRIBE_BATCH_SIZE,
     DONE,
     LIST_JOBS_FILTERS,
     LIVE_IN_ORDER,
@@ -47,8 +48,6 @@ if TYPE_CHECKING:
     from mypy_boto3_batch.client import BatchClient
 
 log = logging.getLogger(__name__)
-
-DESCRIBE_BATCH_SIZE = 100
 STOP_BATCH_SIZE = 50
 CONTENT_HASH_TAG = "airflow-batch-plus:content-hash"
 # SubmitJob goes out once per attempt of ours, never retried inside botocore (see BatchHook.submit_job).

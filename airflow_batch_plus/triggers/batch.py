@@ -19,9 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batch_plus.hooks.logs import LineClock
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy, trim_reason
 from airflow_batch_plus.orphans import SupervisorWatch
+from airflow_batch_plus.triggers.line_clock import LineClock
 from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
 from airflow_batch_plus.waiting import EventStatus, JobEvent  # EventStatus: importable here as before
 

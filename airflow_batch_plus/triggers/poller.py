@@ -43,10 +43,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ClassVar
 
-from airflow_batch_plus.hooks.base import chunked
-from airflow_batch_plus.hooks.batch import DESCRIBE_BATCH_SIZE
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
-from airflow_batch_plus.jobs import DONE, JobSnapshot, JobStatus
+from airflow_batch_plus.jobs import DESCRIBE_BATCH_SIZE, DONE, JobSnapshot, JobStatus
 
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.batch import BatchHook, DescribeResult
@@ -310,6 +308,8 @@ class JobPoller:
         A poll of 2,500 ids is 25 calls, which the budget lets out over about 2 s: a job seen ended by
         the first call must not wait for the last one. A failed call backs off its ids and the rest.
         """
+        from airflow_batch_plus.hooks.base import chunked  # the hooks import boto3: not at module import
+
         calls = list(chunked(targets, DESCRIBE_BATCH_SIZE))
         for index, call in enumerate(calls):
             # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.

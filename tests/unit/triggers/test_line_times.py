@@ -7,10 +7,11 @@ from typing import Any
 
 import structlog.testing
 
-from airflow_batch_plus.hooks.logs import LineClock, LogLine
+from airflow_batch_plus.hooks.logs import LogLine
 from airflow_batch_plus.jobs import LogStream
 from airflow_batch_plus.local import LocalBatch
 from airflow_batch_plus.triggers.batch import BatchJobTrigger
+from airflow_batch_plus.triggers.line_clock import LineClock
 
 STREAM = LogStream("/aws/batch/job", "job/default/task")
 
