@@ -264,7 +264,8 @@ def test_a_trigger_rebuilt_after_a_restart_ends_a_stuck_wait_at_the_first_ones_d
     assert event["status"] == "stuck" and event["cursor_saved"]
     # The first trigger saw the job RUNNABLE at once and saved that moment, though the job printed nothing;
     # the rebuilt one loaded it and saved nothing more.
-    assert [save["runnable_since"] for save in xcom.saves] == [pytest.approx(started, abs=0.5)]
+    # (when it first looked: on a busy machine its first poll may come a second or more after `started`)
+    assert len(xcom.saves) == 1 and started <= xcom.saves[0]["runnable_since"] <= rebuilt
     assert ended - started > allowed  # not before the deadline...
     assert ended - rebuilt < allowed - 0.5  # ...and at the first trigger's, not a fresh one's
 
