@@ -42,7 +42,7 @@ def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, s
     """
     from airflow_batch_plus.hooks.batch import BatchHook
     from airflow_batch_plus.jobs import JobSnapshot
-    from airflow_batch_plus.reattach import DAG_ID_TAG, RUN_ID_TAG
+    from airflow_batch_plus.ownership import is_mine, run_stop_reason
 
     policy = StopPolicy.parse(stop_policy)
     dag_run = context.get("dag_run")
@@ -54,7 +54,7 @@ def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, s
         return {}
     start = getattr(dag_run, "start_date", None) or getattr(dag_run, "logical_date", None)
     since = int((start - CLOCK_SKEW).timestamp() * 1000) if start is not None else None
-    reason = f"Stopped by Airflow: dag {dag_id}, run {run_id} failed ({context.get('reason', 'failure')})"
+    reason = run_stop_reason(dag_id, run_id, str(context.get("reason", "failure")))
 
     recorded: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
     queues: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
@@ -90,9 +90,7 @@ def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, s
             mine = [
                 snapshot
                 for snapshot in hook.describe_jobs(sorted(candidates)).jobs.values()
-                if snapshot.tags.get(DAG_ID_TAG) == dag_id
-                and _same_run(snapshot.tags.get(RUN_ID_TAG), run_id)
-                and not snapshot.is_done
+                if is_mine(snapshot.tags, dag_id, run_id) and not snapshot.is_done
             ]
             results = hook.stop_jobs(list[str | JobSnapshot](mine), policy, reason)
         except Exception:
@@ -164,9 +162,3 @@ def _rendered(task: Any, field: str, default: Any, context: Any) -> Any:
     if not isinstance(rendered, str) or "{{" in rendered:
         raise ValueError(f"{field}={value!r} did not render")
     return rendered
-
-
-def _same_run(tagged: str | None, run_id: str) -> bool:
-    from airflow_batch_plus.reattach import tag_value
-
-    return tagged is not None and tagged == tag_value(run_id)

@@ -19,29 +19,13 @@ from enum import StrEnum
 from typing import Any
 
 from airflow_batch_plus.jobs import DONE, JobStatus
+from airflow_batch_plus.ownership import MAX_TRIES_TAG, TRY_NUMBER_TAG
 
 STATE_KEY = "batch_job"
 """The task state store key of the job a task submitted. Renaming it breaks in-flight retries."""
 JOB_ID_XCOM_KEY = "batch_job_id"
 """The XCom of the job a task's current try waits on, pushed before it defers (read by users, and by the
 trigger's hand-over guard: triggers/handover.py). Renaming it breaks the guard for deferred tasks."""
-
-TAG_PREFIX = "airflow-batch-plus:"
-DAG_ID_TAG = f"{TAG_PREFIX}dag-id"
-TASK_ID_TAG = f"{TAG_PREFIX}task-id"
-RUN_ID_TAG = f"{TAG_PREFIX}run-id"
-MAP_INDEX_TAG = f"{TAG_PREFIX}map-index"
-TRY_NUMBER_TAG = f"{TAG_PREFIX}try-number"
-MAX_TRIES_TAG = f"{TAG_PREFIX}max-tries"
-_TAG_VALUE_UNSAFE = str.maketrans({character: "_" for character in "\"'#%&*;<>?[\\]^`{|}~,!$()"})
-
-
-def tag_value(value: object) -> str:
-    """`value` as a Batch tag value: at most 256 characters, none that tag values refuse.
-
-    Here beside the tags it serves: the operator tags its jobs through it, and a retry looking for its
-    job and the run callback (`callbacks.py`) compare a run id with its tag through it."""
-    return str(value).translate(_TAG_VALUE_UNSAFE)[:256]
 
 
 @dataclass(frozen=True)

@@ -24,31 +24,24 @@ from airflow_batch_plus.jobs import (
     JobStatus,
     StopPolicy,
     check_job_name,
-    make_job_name,
     override_environment_names,
-    trim_reason,
 )
 from airflow_batch_plus.orphans import SupervisorWatch
-from airflow_batch_plus.reattach import (
-    DAG_ID_TAG,
-    JOB_ID_XCOM_KEY,
-    MAP_INDEX_TAG,
-    MAX_TRIES_TAG,
-    RUN_ID_TAG,
-    STATE_KEY,
-    TASK_ID_TAG,
-    TRY_NUMBER_TAG,
-    Decision,
-    Submission,
-    decide,
-    tag_value,
+from airflow_batch_plus.ownership import (
+    ExitPath,
+    StopGuard,
+    derived_job_name,
+    is_mine,
+    job_tags,
+    task_stop_reason,
 )
+from airflow_batch_plus.reattach import JOB_ID_XCOM_KEY, STATE_KEY, Decision, Submission, decide
 from airflow_batch_plus.waiting import JobEvent, Outcome
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
 
-    from airflow_batch_plus.hooks.batch import BatchHook
+    from airflow_batch_plus.hooks.batch import BatchHook, StopResult
     from airflow_batch_plus.hooks.logs import BatchLogsHook
     from airflow_batch_plus.jobs import LogStream
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
@@ -77,7 +70,7 @@ botocore's model of SubmitJob: a member a newer botocore adds fails that test un
 listed there with its reason."""
 
 SUBMIT_JOB_MEMBERS_BUILT: Mapping[str, str] = {
-    "jobName": "`job_name`, checked; by default derived from the task (`make_job_name`), for reattach",
+    "jobName": "`job_name`, checked; by default derived from the task (`ownership.derived_job_name`), for reattach",
     "jobQueue": "`job_queue`, as given",
     "jobDefinition": "`job_definition`, pinned to one revision at the first try, which retries reuse",
     "tags": "`tags` merged with the task's own tags (dag, task, run, map index, try), which reattach reads",
@@ -109,7 +102,7 @@ class BatchSubmitJobOperator(BaseOperator):
     """Submit an AWS Batch job and wait for it, streaming its CloudWatch logs into the task log.
 
     Every SubmitJob field is a templated parameter (snake_case). The job is named and tagged after
-    the task (`make_job_name(dag_id, task_id, run_id, map_index)` unless `job_name` is given), so a
+    the task (`ownership.derived_job_name`: DAG, task, run and map index, unless `job_name` is given), so a
     retry finds and follows a job an earlier try left running instead of submitting a duplicate.
 
     :param stop_policy: what happens to a live job when the task ends any other way than by the job
@@ -219,8 +212,7 @@ class BatchSubmitJobOperator(BaseOperator):
         _tolerated_count(tolerated_failures, 100)  # refuse a bad value at DAG parse
         self.reattach = reattach
         self.job_id: str | None = None
-        self._stopped = False
-        self._handed_to_trigger = False
+        self._stop_guard: StopGuard | None = None  # made once the job is known: the job's stop, once
         self._supervisor: SupervisorWatch | None = None
         self._refuse_what_is_known_bad()
 
@@ -285,7 +277,7 @@ class BatchSubmitJobOperator(BaseOperator):
             if snapshot is None:
                 request["jobDefinition"] = self._pin_job_definition(context, request, previous, earlier_job)
                 submitted = self.hook.submit_job(request)
-                self.job_id = submitted.job_id
+                self._follow(context, submitted.job_id)
                 self._record(context, submitted.job_id, request["jobDefinition"])
             else:
                 if snapshot.job_definition:  # the revision it runs, for the log and the link
@@ -293,46 +285,44 @@ class BatchSubmitJobOperator(BaseOperator):
                 self.log.info(
                     "Batch job %s runs job definition %s", snapshot.job_id, _revision(request["jobDefinition"])
                 )
-                self.job_id = snapshot.job_id
+                self._follow(context, snapshot.job_id)
                 context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=snapshot.job_id)
             self._persist_links(context, request)
             if snapshot is not None and snapshot.status is JobStatus.SUCCEEDED:
                 return self._succeed(context, snapshot)
             trigger = self._trigger(context)
             if self.deferrable:
-                # From here the trigger owns the job: a signal that reaches this process while Airflow
-                # finishes the deferral (a scheduler stopping its workers) must not stop it.
-                self._handed_to_trigger = True
+                assert self._stop_guard is not None
+                self._stop_guard.hand_to_trigger()
                 self.defer(trigger=trigger, method_name="execute_complete", timeout=self._deferral_timeout(context))
             event = _first_event(trigger)
             return self.execute_complete(context, event)
         except BaseException as error:
             if _is_deferral(error):
                 raise
-            self._stop_after(context, f"the task failed in the worker ({type(error).__name__})")
+            self._exit(context, ExitPath.FAILED_IN_WORKER, f"the task failed in the worker ({type(error).__name__})")
             raise
 
     def execute_complete(self, context: Context, event: Mapping[str, Any]) -> Any:
         """Resume after the trigger's event: succeed with the job's snapshot, or stop it and fail."""
         parsed = JobEvent.parse(event)
-        self.job_id = parsed.job_id
-        self._stopped = parsed.stopped
+        snapshot = parsed.snapshot
+        self._follow(context, parsed.job_id).note_event(
+            stopped=parsed.stopped, job_ended=snapshot is not None and snapshot.is_done
+        )
         if parsed.cursor_saved:
             self._forget_saved_cursor(context)
-        snapshot = parsed.snapshot
         if snapshot is not None:
             self._persist_log_link(context, snapshot)
-        if snapshot is not None and snapshot.is_done:
-            self._stopped = True  # nothing left to stop
         ended = parsed.ended_job
         if ended is not None and (parsed.outcome is Outcome.JOB_SUCCEEDED or self._tolerated(ended)):
             return self._succeed(context, ended)
         if parsed.outcome is Outcome.TIMED_OUT:
             from airflow.sdk.exceptions import AirflowTaskTimeout
 
-            self._stop_after(context, "the task's execution_timeout passed while deferred")
+            self._exit(context, ExitPath.RESUMED_AFTER_TIMEOUT, "the task's execution_timeout passed while deferred")
             raise AirflowTaskTimeout(self._failure_message(parsed, snapshot))
-        self._stop_after(context, f"the task failed after a {parsed.status} event")
+        self._exit(context, ExitPath.RESUMED_AFTER_FAILURE, f"the task failed after a {parsed.status} event")
         raise RuntimeError(self._failure_message(parsed, snapshot))
 
     def _forget_saved_cursor(self, context: Context) -> None:
@@ -350,10 +340,8 @@ class BatchSubmitJobOperator(BaseOperator):
     def on_kill(self) -> None:
         """The worker is ending the task (marked, cleared, SIGTERM, execution_timeout): stop the job per policy,
         unless the task has deferred, when the job is the trigger's to stop."""
-        if self._handed_to_trigger:
-            self.log.info("Not stopping Batch job %s: the task has deferred, and its trigger follows it", self.job_id)
-            return
-        self._stop_after(None, "the task was killed in the worker (marked, cleared, timed out or terminated)")
+        why = "the task was killed in the worker (marked, cleared, timed out or terminated)"
+        self._exit(None, ExitPath.KILLED_IN_WORKER, why)
 
     # Submitting
 
@@ -362,23 +350,14 @@ class BatchSubmitJobOperator(BaseOperator):
         from airflow_batch_plus.validation import validate_submit_job
 
         ti = context["ti"]
-        name = check_job_name(self.job_name, "job_name") if self.job_name else self.derived_job_name(context)
+        name = check_job_name(self.job_name, "job_name") if self.job_name else derived_job_name(ti)
         optional = self._optional_request_fields()
-        tags = {
-            **(self.tags or {}),
-            DAG_ID_TAG: ti.dag_id,
-            TASK_ID_TAG: ti.task_id,
-            RUN_ID_TAG: ti.run_id,
-            MAP_INDEX_TAG: str(ti.map_index),
-            TRY_NUMBER_TAG: str(ti.try_number),
-            MAX_TRIES_TAG: str(ti.max_tries),
-        }
         request = {
             "jobName": name,
             "jobQueue": self.job_queue,
             "jobDefinition": self.job_definition,
             **{key: value for key, value in optional.items() if value is not None},
-            "tags": {key: tag_value(value) for key, value in tags.items()},
+            "tags": job_tags(ti, self.tags),
         }
         validate_submit_job(request)
         return request
@@ -386,11 +365,6 @@ class BatchSubmitJobOperator(BaseOperator):
     def _optional_request_fields(self) -> dict[str, Any]:
         """SubmitJob's optional fields by their API names, as the operator holds them (None when not given)."""
         return {member: getattr(self, field) for field, member in SUBMIT_JOB_FIELDS.items()}
-
-    @staticmethod
-    def derived_job_name(context: Context) -> str:
-        ti = context["ti"]
-        return make_job_name(ti.dag_id, ti.task_id, ti.run_id, ti.map_index)
 
     def _earlier_try(
         self, context: Context, request: Mapping[str, Any]
@@ -448,10 +422,7 @@ class BatchSubmitJobOperator(BaseOperator):
         mine = [
             snapshot
             for snapshot in self.hook.jobs_named(request["jobQueue"], request["jobName"])
-            if snapshot.tags.get(DAG_ID_TAG) == ti.dag_id
-            and snapshot.tags.get(TASK_ID_TAG) == ti.task_id
-            and snapshot.tags.get(MAP_INDEX_TAG) == str(ti.map_index)
-            and snapshot.tags.get(RUN_ID_TAG) == tag_value(ti.run_id)
+            if is_mine(snapshot.tags, ti.dag_id, ti.run_id, task=ti)
         ]
         if not mine:
             return None, None
@@ -598,7 +569,7 @@ class BatchSubmitJobOperator(BaseOperator):
             stream_logs=self.stream_logs,
             deadline=self._deadline(context) if self.deferrable else None,
             stop_policy=self.stop_policy,
-            stop_reason=self._reason_prefix(context),
+            stop_reason=task_stop_reason(context["ti"], self.dag_id, self.task_id),
             max_runnable_seconds=self.max_runnable_seconds,
             masked_environment=override_environment_names(self._overrides()),
         )
@@ -662,41 +633,30 @@ class BatchSubmitJobOperator(BaseOperator):
             self.log.warning("Could not read the job's last log lines: %s", error)
             return []
 
-    def _reason_prefix(self, context: Context | None) -> str:
-        ti = context["ti"] if context is not None else None
-        if ti is None:
-            return f"Stopped by Airflow task {self.dag_id}.{self.task_id}"
-        mapped = f"[{ti.map_index}]" if ti.map_index is not None and ti.map_index >= 0 else ""
-        return f"Stopped by Airflow: dag {ti.dag_id}, task {ti.task_id}{mapped}, run {ti.run_id}, try {ti.try_number}"
+    def _follow(self, context: Context, job_id: str) -> StopGuard:
+        """From here this run of the task follows `job_id`: its stop goes through one guard (ownership.py)."""
+        if self._stop_guard is None or self._stop_guard.job_id != job_id:
+            prefix = task_stop_reason(context["ti"], self.dag_id, self.task_id)
+            self._stop_guard = StopGuard(job_id, self.stop_policy, prefix, self.log)
+        self.job_id = job_id
+        return self._stop_guard
 
-    def _stop_after(self, context: Context | None, why: str) -> None:
-        """Apply the stop policy to the job, once, whatever ended the task. Never raises."""
-        if self.job_id is None or self._stopped:
-            return
+    def _exit(self, context: Context | None, path: ExitPath, why: str) -> None:
+        """The task is ending on `path`: apply the stop policy to its job unless the guard holds it. Never raises."""
+        guard = self._stop_guard
+        if guard is None:
+            return  # no job yet: nothing to stop
         context = context or self._context_or_none()
-        if self._retry_follows_the_job(context):
-            self.log.warning(
-                "Not stopping Batch job %s: this task process outlived the worker that ran it (%s); Airflow "
-                "retries the task, and the retry follows the job",
-                self.job_id,
-                why,
-            )
-            return
-        self._stopped = True
-        reason = trim_reason(f"{self._reason_prefix(context)}: {why}")
-        try:
-            result = self.hook.stop_job(self.job_id, self.stop_policy, reason)
-            self.log.info("Batch job %s: %s (stop_policy=%s)", self.job_id, result.outcome.value, self.stop_policy)
-        except Exception as error:
-            self.log.error("Could not stop Batch job %s per stop_policy=%s: %s", self.job_id, self.stop_policy, error)
+        ti = context["ti"] if context is not None else None
+        # The worker that ran this task died without this process (airflow_batch_plus/orphans.py): a retry,
+        # if one is to come, follows the job. Without a context the tries cannot be read: the policy applies.
+        lost = self._supervisor is not None and ti is not None and self._supervisor.lost()
+        retry_to_come = lost and ti is not None and int(ti.try_number) <= int(ti.max_tries)
+        guard.apply(self._stop_job, path, why, supervisor_lost=lost, retry_to_come=retry_to_come)
 
-    def _retry_follows_the_job(self, context: Context | None) -> bool:
-        """The worker that ran this task died without this process (docs: airflow_batch_plus/orphans.py), and a
-        retry is to come. On the last try no retry follows the job, so the stop policy applies."""
-        if self._supervisor is None or not self._supervisor.lost() or context is None:
-            return False
-        ti = context["ti"]
-        return int(ti.try_number) <= int(ti.max_tries)
+    def _stop_job(self, job_id: str, policy: StopPolicy, reason: str) -> StopResult:
+        """The stop call, with the hook made only when a stop is due (making it may look up a connection)."""
+        return self.hook.stop_job(job_id, policy, reason)
 
     @staticmethod
     def _context_or_none() -> Context | None:

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_batch_plus.jobs import JobSnapshot, StopAction, StopPolicy, decide_stop, list_jobs_filter
+from airflow_batch_plus.ownership import kill_switch_stop_reason
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -123,9 +124,7 @@ class BatchStopJobsOperator(BaseOperator):
                 )
         else:
             ti = context["ti"]
-            reason = (
-                self.reason or f"Stopped by Airflow kill switch: dag {ti.dag_id}, task {ti.task_id}, run {ti.run_id}"
-            )
+            reason = self.reason or kill_switch_stop_reason(ti)
             results = hook.stop_jobs(jobs, self.stop_policy, reason)
             outcomes = {job_id: result.outcome.value for job_id, result in results.items()}
         by_outcome: dict[str, list[str]] = {}

@@ -18,6 +18,7 @@ from airflow.sdk import BaseSensorOperator, PokeReturnValue
 from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy
+from airflow_batch_plus.ownership import sensor_keep_reason
 from airflow_batch_plus.waiting import JobEvent, Outcome
 
 if TYPE_CHECKING:
@@ -135,7 +136,7 @@ class BatchJobSensor(BaseSensorOperator):
             stream_logs=self.stream_logs,
             deadline=deadline,
             stop_policy=StopPolicy.KEEP.value,
-            stop_reason=f"Left running by sensor {ti.dag_id}.{ti.task_id} (run {ti.run_id}), which does not own it",
+            stop_reason=sensor_keep_reason(ti),
             deadline_reason=f"the sensor's timeout of {self.timeout:g} s passed",
         )
         # Airflow's own deferral timeout is a backstop behind the trigger's deadline, which fires first.

@@ -19,8 +19,9 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
-from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy, trim_reason
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy
 from airflow_batch_plus.orphans import SupervisorWatch
+from airflow_batch_plus.ownership import ExitPath, StopGuard, TaskLeft
 from airflow_batch_plus.triggers.line_clock import LineClock
 from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
 from airflow_batch_plus.waiting import EventStatus, JobEvent  # EventStatus: importable here as before
@@ -111,8 +112,6 @@ class BatchJobTrigger(BaseTrigger):
         self.deadline_reason = deadline_reason
         self.masked_environment = sorted(set(masked_environment or ()))
         self._masked_values: set[str] = set()
-        self._stopped = False  # the stop policy has been applied (once is enough)
-        self._stop_outcome: StopOutcome | None = None  # what applying it did to the job
         self._log_read_failures = 0
         self._unsaved_lines = 0
         self._line_clock = LineClock()
@@ -144,6 +143,12 @@ class BatchJobTrigger(BaseTrigger):
             },
         )
 
+    @cached_property
+    def _stop_guard(self) -> StopGuard:
+        """The job's stop, applied once whichever exit comes first (ownership.py). Made on first use, with
+        the logger the trigger has by then."""
+        return StopGuard(self.job_id, self.stop_policy, self.stop_reason, self.log)
+
     @property
     def poller(self) -> JobPoller:
         return JobPoller.shared(self.aws_conn_id, self.region_name)
@@ -167,7 +172,9 @@ class BatchJobTrigger(BaseTrigger):
                 try:
                     snapshot = await follower.next(timeout=self._seconds_left())
                 except TimeoutError:
-                    yield await self._stop_and_report(EventStatus.TIMEOUT, snapshot, cursor, self.deadline_reason)
+                    yield await self._stop_and_report(
+                        EventStatus.TIMEOUT, ExitPath.DEADLINE_PASSED, snapshot, cursor, self.deadline_reason
+                    )
                     return
                 self._tell_where_eks_output_is(snapshot)
                 if self.stream_logs:
@@ -184,6 +191,7 @@ class BatchJobTrigger(BaseTrigger):
                 if self._stuck_in_runnable():
                     yield await self._stop_and_report(
                         EventStatus.STUCK,
+                        ExitPath.STUCK_IN_RUNNABLE,
                         snapshot,
                         cursor,
                         f"the job was RUNNABLE for more than {self.max_runnable_seconds:g} s (max_runnable_time)",
@@ -192,7 +200,9 @@ class BatchJobTrigger(BaseTrigger):
         except asyncio.CancelledError:
             raise
         except Exception as error:
-            yield await self._stop_and_report(EventStatus.ERROR, snapshot, cursor, f"waiting failed: {error}")
+            yield await self._stop_and_report(
+                EventStatus.ERROR, ExitPath.TRIGGER_FAILED, snapshot, cursor, f"waiting failed: {error}"
+            )
         finally:
             follower.close()
 
@@ -204,20 +214,23 @@ class BatchJobTrigger(BaseTrigger):
         instance's fate is asked first (triggers/handover.py), and a hand-over stops nothing. Runs with
         the triggerer's bound behind it and may run twice: the stop calls are idempotent and bounded.
         """
-        if self.stop_policy != StopPolicy.KEEP.value and not await self._task_ended():
-            return
+        path = ExitPath.KILLED_WHILE_DEFERRED
+        task_left = await self._task_left() if self._stop_guard.needs_task_verdict(path) else None
         await self._stop(
-            "the task was killed in Airflow while deferred (marked failed or success, cleared, or its run timed out)"
+            path,
+            "the task was killed in Airflow while deferred (marked failed or success, cleared, or its run timed out)",
+            task_left=task_left,
         )
 
-    async def _task_ended(self) -> bool:
-        """Whether the task instance has left this deferral (True also without one: nothing to ask)."""
+    async def _task_left(self) -> TaskLeft:
+        """Whether the task instance has left this deferral, as Airflow says (ENDED also without a task
+        instance: nothing to ask); logs what was seen."""
         from airflow_batch_plus.triggers.checkpoint import TaskKey
         from airflow_batch_plus.triggers.handover import Verdict, judge
 
         task = TaskKey.of(self.task_instance) if self.task_instance is not None else None
         if task is None:
-            return True
+            return TaskLeft.ENDED
         found, seen = await judge(task, self.job_id)
         if found is Verdict.HANDED_OVER:
             self.log.info(
@@ -225,7 +238,7 @@ class BatchJobTrigger(BaseTrigger):
                 self.job_id,
                 seen,
             )
-            return False
+            return TaskLeft.HANDED_OVER
         if found is Verdict.UNKNOWN:
             self.log.error(
                 "Not stopping Batch job %s: this trigger was cancelled, but whether its task ended or the trigger "
@@ -235,9 +248,9 @@ class BatchJobTrigger(BaseTrigger):
                 seen,
                 self.job_id,
             )
-            return False
+            return TaskLeft.UNKNOWN
         self.log.info("The task has left its deferral (%s): stopping Batch job %s", seen, self.job_id)
-        return True
+        return TaskLeft.ENDED
 
     # Waiting
 
@@ -404,38 +417,30 @@ class BatchJobTrigger(BaseTrigger):
 
     # Stopping
 
-    async def _stop(self, why: str) -> None:
-        if self._stopped:
+    async def _stop(self, path: ExitPath, why: str, *, task_left: TaskLeft | None = None) -> None:
+        """Apply the stop policy through the job's guard (ownership.py), within STOP_TIMEOUT_SECONDS."""
+        # A triggerer (or, in a worker, the task's supervisor) that died without this process: another
+        # triggerer, or the task's retry, follows the job (airflow_batch_plus/orphans.py).
+        lost = self._supervisor is not None and self._supervisor.lost()
+        guard = self._stop_guard
+        if guard.claim(path, why, supervisor_lost=lost, task_left=task_left) is not None:
             return
-        if self._supervisor is not None and self._supervisor.lost():
-            # The triggerer (or, in a worker, the task's supervisor) died without this process: another
-            # triggerer, or the task's retry, follows the job (airflow_batch_plus/orphans.py).
-            self.log.warning("Not stopping Batch job %s: this process outlived its supervisor (%s)", self.job_id, why)
-            return
-        reason = trim_reason(f"{self.stop_reason}: {why}")
         poller = self.poller
         try:
             result = await asyncio.wait_for(
-                asyncio.to_thread(lambda: poller.batch_hook.stop_job(self.job_id, self.stop_policy, reason)),
+                asyncio.to_thread(lambda: poller.batch_hook.stop_job(self.job_id, guard.policy, guard.reason(why))),
                 timeout=STOP_TIMEOUT_SECONDS,
             )
         except Exception as error:
-            self.log.error("Could not stop Batch job %s (%s): %s", self.job_id, self.stop_policy, error)
+            guard.failed(error)
             return
-        self._stopped = True
-        self._stop_outcome = result.outcome
-        if result.outcome is StopOutcome.KEPT:
-            self.log.info("Leaving Batch job %s as it is (stop_policy=keep): %s", self.job_id, why)
-        else:
-            self.log.info(
-                "Batch job %s: %s (policy %s): %s", self.job_id, result.outcome.value, self.stop_policy, reason
-            )
+        guard.stopped(result.outcome, why)
 
     async def _stop_and_report(
-        self, status: EventStatus, snapshot: JobSnapshot | None, cursor: LogCursor, why: str
+        self, status: EventStatus, path: ExitPath, snapshot: JobSnapshot | None, cursor: LogCursor, why: str
     ) -> TriggerEvent:
-        await self._stop(why)
-        outcome = self._stop_outcome
+        await self._stop(path, why)
+        outcome = self._stop_guard.outcome
         done = _OUTCOME_TEXT[outcome].format(policy=self.stop_policy) if outcome else "the job was not stopped"
         return self._event(status, snapshot, cursor, f"Batch job {self.job_id}: {why}; {done}")
 
@@ -449,8 +454,8 @@ class BatchJobTrigger(BaseTrigger):
             snapshot=snapshot,
             log_cursor=cursor.to_dict(),
             cursor_saved=self._cursor_saved,
-            stopped=self._stop_outcome in _STOPPED,
-            stop_outcome=self._stop_outcome,
+            stopped=self._stop_guard.outcome in _STOPPED,
+            stop_outcome=self._stop_guard.outcome,
         )
         return TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
 

@@ -5,9 +5,8 @@ from __future__ import annotations
 import pytest
 
 from airflow_batch_plus.jobs import JobStatus
+from airflow_batch_plus.ownership import MAX_TRIES_TAG, TRY_NUMBER_TAG
 from airflow_batch_plus.reattach import (
-    MAX_TRIES_TAG,
-    TRY_NUMBER_TAG,
     Decision,
     Submission,
     decide,

@@ -101,7 +101,7 @@ def test_an_event_from_a_trigger_older_than_cursor_saved_and_stop_outcome_parses
 
 def test_the_trigger_emits_todays_payload() -> None:
     trigger = BatchJobTrigger(job_id="job-1", aws_conn_id=None, region_name="us-east-1")
-    trigger._stop_outcome = StopOutcome.KEPT
+    trigger._stop_guard.outcome = StopOutcome.KEPT
     emitted = trigger._event(EventStatus.STUCK, SNAPSHOT, LogCursor.from_dict(CURSOR), "m").payload
     assert emitted == payload(message="m", cursor_saved=False, stopped=False, stop_outcome="kept")
     assert all(type(emitted[key]) is str for key in ("status", "stop_outcome"))  # plain JSON, no enums

@@ -9,7 +9,7 @@ import pytest
 from airflow_batch_plus.deferral import default_deferrable
 from airflow_batch_plus.operators.batch import BatchSubmitJobOperator, _tolerated_count
 from airflow_batch_plus.operators.stop import BatchStopJobsOperator
-from airflow_batch_plus.reattach import tag_value
+from airflow_batch_plus.ownership import tag_value
 from airflow_batch_plus.sensors.batch import BatchJobSensor
 
 REQUIRED = {"task_id": "t", "job_queue": "q", "job_definition": "d"}
