@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import base64
 import copy
-import itertools
 import signal
 import socket
 import tempfile
@@ -20,11 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from moto.batch.exceptions import ClientException
-from moto.batch.models import batch_backends
 
 from airflow_batch_plus.local import rules
 from airflow_batch_plus.local.cloudwatch import LogSink
 from airflow_batch_plus.local.config import LocalBatchConfig
+from airflow_batch_plus.local.job_table import JobTable
 from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, ContainerRun, LocalJob, now_ms
 from airflow_batch_plus.local.process import JobProcess, LineSink
 
@@ -50,17 +49,12 @@ class LocalBatchEngine:
         self.region_name = region_name
         self.config = config
         self._lock = threading.RLock()
-        self._jobs: dict[str, LocalJob] = {}
-        self._seq = itertools.count()
+        self._table = JobTable(account_id, region_name)
         self._sink = LogSink(account_id, region_name)
         self._workdir = tempfile.TemporaryDirectory(prefix="local-batch-")
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"local-batch-{region_name}", daemon=True)
         self._thread.start()
-
-    @property
-    def _backend(self) -> Any:
-        return batch_backends[self.account_id][self.region_name]
 
     # ----- API -----------------------------------------------------------------------------------
 
@@ -91,13 +85,13 @@ class LocalBatchEngine:
             propagate = request.get("propagateTags")
             job = LocalJob(
                 job_id=job_id,
-                job_arn=self._job_arn(job_id),
+                job_arn=self._table.job_arn(job_id),
                 name=name,
                 queue_arn=queue.arn,
                 queue_name=queue.name,
                 job_definition_arn=definition.arn,
                 job_definition_name=definition.name,
-                seq=next(self._seq),
+                seq=self._table.next_seq(),
                 container=container,
                 parameters={**(definition.parameters or {}), **(request.get("parameters") or {})},
                 depends_on=depends_on,
@@ -115,9 +109,9 @@ class LocalBatchEngine:
             )
             job.vcpus = self._vcpus(job)
             job.node_overrides = node_overrides
-            self._jobs[job_id] = job
+            self._table.add(job)
             if job.tags:
-                self._backend.tag_resource(job.job_arn, job.tags)
+                self._table.backend.tag_resource(job.job_arn, job.tags)
             return job
 
     def describe_jobs(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -125,7 +119,7 @@ class LocalBatchEngine:
         if len(job_ids) > MAX_DESCRIBE:
             raise ClientException(f"Up to {MAX_DESCRIBE} job IDs can be described at a time, got {len(job_ids)}")
         with self._lock:
-            return [self._jobs[job_id].describe() for job_id in job_ids if job_id in self._jobs]
+            return [self._table.jobs[job_id].describe() for job_id in job_ids if job_id in self._table.jobs]
 
     def list_jobs(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """ListJobs with the rules of the API reference: one scope, status or one filter, pages."""
@@ -187,7 +181,7 @@ class LocalBatchEngine:
         self._stopping.set()
         self._thread.join(timeout=5)
         with self._lock:
-            for job in self._jobs.values():
+            for job in self._table.jobs.values():
                 for process in job.live_processes():
                     process.kill()
                 job.process = None
@@ -198,7 +192,7 @@ class LocalBatchEngine:
     def processes(self) -> list[int]:
         """PIDs of the job processes alive now (for tests and the demo)."""
         with self._lock:
-            return [process.pid for job in self._jobs.values() for process in job.live_processes()]
+            return [process.pid for job in self._table.jobs.values() for process in job.live_processes()]
 
     def pod_log(self, pod_name: str, container: str) -> list[str]:
         """What an EKS job's pod container printed (`kubectl logs <pod> -c <container>` on AWS): never CloudWatch."""
@@ -208,11 +202,8 @@ class LocalBatchEngine:
 
     # ----- request helpers -----------------------------------------------------------------------
 
-    def _job_arn(self, job_id: str) -> str:
-        return f"arn:aws:batch:{self.region_name}:{self.account_id}:job/{job_id}"
-
     def _job_definition(self, identifier: str) -> Any:
-        backend = self._backend
+        backend = self._table.backend
         if identifier.startswith("arn:"):
             found = backend.get_job_definition_by_arn(identifier)
         elif ":" in identifier:
@@ -229,7 +220,7 @@ class LocalBatchEngine:
         return found
 
     def _job_queue(self, identifier: str) -> Any:
-        queue = self._backend.get_job_queue(identifier)
+        queue = self._table.backend.get_job_queue(identifier)
         if queue is None:
             raise ClientException(f"Job queue {identifier} does not exist")
         return queue
@@ -244,10 +235,10 @@ class LocalBatchEngine:
                 if array_size is None or target:
                     raise ClientException("A SEQUENTIAL dependency is for array jobs and takes no jobId")
                 continue
-            if not target or target not in self._jobs:
+            if not target or target not in self._table.jobs:
                 raise ClientException(f"Dependency job {target} does not exist")
             if kind == "N_TO_N":
-                other = self._jobs[target]
+                other = self._table.jobs[target]
                 if array_size is None or other.array_size != int(array_size):
                     raise ClientException("An N_TO_N dependency needs two array jobs of the same size")
         return [dict(dependency) for dependency in depends_on]
@@ -295,7 +286,7 @@ class LocalBatchEngine:
         self._check_reason(reason)
         if not 1 <= len(job_ids) <= MAX_BULK_STOP:
             raise ClientException(f"jobs takes 1 to {MAX_BULK_STOP} job IDs, got {len(job_ids)}")
-        return [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]
+        return [self._table.jobs[job_id] for job_id in job_ids if job_id in self._table.jobs]
 
     @staticmethod
     def _check_reason(reason: str) -> None:
@@ -304,7 +295,7 @@ class LocalBatchEngine:
 
     def _stoppable(self, job_id: str, reason: str) -> LocalJob:
         self._check_reason(reason)
-        job = self._jobs.get(job_id)
+        job = self._table.jobs.get(job_id)
         if job is None:
             raise ClientException(f"Job {job_id} does not exist")
         return job
@@ -312,10 +303,12 @@ class LocalBatchEngine:
     def _list_scope(self, scope: str, value: str) -> list[LocalJob]:
         if scope == "jobQueue":
             jobs = [
-                job for job in self._jobs.values() if job.parent is None and value in (job.queue_name, job.queue_arn)
+                job
+                for job in self._table.jobs.values()
+                if job.parent is None and value in (job.queue_name, job.queue_arn)
             ]
             return sorted(jobs, key=lambda job: job.seq, reverse=True)
-        parent = self._jobs.get(value)
+        parent = self._table.jobs.get(value)
         if parent is None:
             return []
         if (scope == "arrayJobId") != parent.is_array_parent:
@@ -412,7 +405,7 @@ class LocalBatchEngine:
     def tick(self) -> None:
         """Advance every job one step; parents last, so they see their children's new states."""
         with self._lock:
-            live = [job for job in self._jobs.values() if not job.done]
+            live = [job for job in self._table.jobs.values() if not job.done]
             for job in sorted(live, key=lambda job: (job.is_parent, job.seq)):
                 if job.is_parent:
                     self._advance_parent(job)
@@ -450,7 +443,7 @@ class LocalBatchEngine:
                 if job.parent is not None and job.array_index:
                     found.append(job.parent.children[job.array_index - 1])
                 continue
-            other = self._jobs.get(dependency.get("jobId", ""))
+            other = self._table.jobs.get(dependency.get("jobId", ""))
             if other is None:
                 continue
             if dependency.get("type") == "N_TO_N" and job.array_index is not None and other.children:
@@ -461,16 +454,16 @@ class LocalBatchEngine:
 
     def _place(self, job: LocalJob) -> str | None:
         """The first compute environment of the job's queue with room for it, as the Batch scheduler picks."""
-        queue = self._backend.get_job_queue(job.queue_arn)
+        queue = self._table.backend.get_job_queue(job.queue_arn)
         if queue is None or queue.state != "ENABLED":
             return None
         used: dict[str, float] = {}
-        for other in self._jobs.values():
+        for other in self._table.jobs.values():
             if other.status in STARTED and other.compute_environment:
                 used[other.compute_environment] = used.get(other.compute_environment, 0.0) + other.vcpus
         order = sorted(queue.env_order_json, key=lambda item: int(item["order"]))
         for item in order:
-            environment = self._backend.get_compute_environment(item["computeEnvironment"])
+            environment = self._table.backend.get_compute_environment(item["computeEnvironment"])
             if environment is None or environment.state != "ENABLED":
                 continue
             resources = environment.compute_resources or {}
@@ -800,13 +793,13 @@ class LocalBatchEngine:
         depends_on = parent.depends_on if node_index is None else []
         child = LocalJob(
             job_id=job_id,
-            job_arn=self._job_arn(job_id),
+            job_arn=self._table.job_arn(job_id),
             name=parent.name,
             queue_arn=parent.queue_arn,
             queue_name=parent.queue_name,
             job_definition_arn=parent.job_definition_arn,
             job_definition_name=parent.job_definition_name,
-            seq=next(self._seq),
+            seq=self._table.next_seq(),
             container=copy.deepcopy(container),
             parameters=parent.parameters,
             ecs_properties=copy.deepcopy(parent.ecs_properties),
@@ -828,7 +821,7 @@ class LocalBatchEngine:
         )
         child.vcpus = self._vcpus(child)
         parent.children.append(child)
-        self._jobs[job_id] = child
+        self._table.add(child)
 
 
 def _ecs_of(definition: Any) -> dict[str, Any] | None:
