@@ -6,7 +6,6 @@ jobs, because moto without Docker can only fail or instantly succeed them.
 
 from __future__ import annotations
 
-import base64
 import copy
 import signal
 import socket
@@ -24,6 +23,7 @@ from airflow_batch_plus.local import rules
 from airflow_batch_plus.local.cloudwatch import LogSink
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.job_table import JobTable
+from airflow_batch_plus.local.listing import check_list_request, list_page
 from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, ContainerRun, LocalJob, now_ms
 from airflow_batch_plus.local.process import JobProcess, LineSink
 from airflow_batch_plus.local.submission import job_vcpus, submit_job
@@ -72,32 +72,9 @@ class LocalBatchEngine:
 
     def list_jobs(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """ListJobs with the rules of the API reference: one scope, status or one filter, pages."""
-        scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
-        if len(scopes) != 1:
-            raise ClientException("Specify exactly one of jobQueue, arrayJobId or multiNodeJobId")
-        filters = request.get("filters") or []
-        if len(filters) > 1:
-            raise ClientException("Only one filter can be used at a time")
-        for item in filters:
-            if item.get("name") not in rules.LIST_FILTERS:
-                raise ClientException(f"Invalid filter name {item.get('name')!r}; use one of {rules.LIST_FILTERS}")
-            if len(item.get("values") or []) != 1:
-                raise ClientException(f"Filter {item['name']} takes exactly one value")
+        scope = check_list_request(request)
         with self._lock:
-            candidates = self._list_scope(scopes[0], str(request[scopes[0]]))
-            if filters:
-                name, value = filters[0]["name"], filters[0]["values"][0]
-                selected = [job for job in candidates if rules.filter_matches(name, value, job.summary())]
-                page_limit = 100
-            else:
-                wanted = request.get("jobStatus") or "RUNNING"
-                selected = [job for job in candidates if job.status == wanted]
-                page_limit = 1000
-            start = self._decode_token(request.get("nextToken"), selected)
-            size = min(int(request.get("maxResults") or page_limit), page_limit)
-            page = selected[start : start + size]
-            token = self._encode_token(page[-1]) if start + size < len(selected) else None
-            return [job.summary() for job in page], token
+            return list_page(self._table.jobs, request, scope)
 
     def cancel(self, job_id: str, reason: str) -> None:
         """CancelJob: fails a job that has not started; a started one runs on, without retries."""
@@ -168,43 +145,6 @@ class LocalBatchEngine:
         if job is None:
             raise ClientException(f"Job {job_id} does not exist")
         return job
-
-    def _list_scope(self, scope: str, value: str) -> list[LocalJob]:
-        if scope == "jobQueue":
-            jobs = [
-                job
-                for job in self._table.jobs.values()
-                if job.parent is None and value in (job.queue_name, job.queue_arn)
-            ]
-            return sorted(jobs, key=lambda job: job.seq, reverse=True)
-        parent = self._table.jobs.get(value)
-        if parent is None:
-            return []
-        if (scope == "arrayJobId") != parent.is_array_parent:
-            return []
-        return list(parent.children)
-
-    @staticmethod
-    def _encode_token(last: LocalJob) -> str:
-        return base64.urlsafe_b64encode(f"seq:{last.seq}".encode()).decode()
-
-    @staticmethod
-    def _decode_token(token: str | None, selected: list[LocalJob]) -> int:
-        """Where the next page starts: just past the last job returned, even if jobs changed meanwhile."""
-        if not token:
-            return 0
-        try:
-            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-            last_seq = int(value)
-        except ValueError as error:
-            raise ClientException("nextToken is invalid") from error
-        if kind != "seq":
-            raise ClientException("nextToken is invalid")
-        descending = len(selected) > 1 and selected[0].seq > selected[-1].seq
-        for position, job in enumerate(selected):
-            if (job.seq < last_seq) if descending else (job.seq > last_seq):
-                return position
-        return len(selected)
 
     # ----- stopping ------------------------------------------------------------------------------
 
