@@ -19,18 +19,17 @@ from typing import Any
 
 from moto.batch.exceptions import ClientException
 
-from airflow_batch_plus.local import rules
+from airflow_batch_plus.local import rules, stopping
 from airflow_batch_plus.local.cloudwatch import LogSink
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.job_table import JobTable
 from airflow_batch_plus.local.listing import check_list_request, list_page
-from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, ContainerRun, LocalJob, now_ms
+from airflow_batch_plus.local.model import Attempt, ContainerRun, LocalJob, now_ms
+from airflow_batch_plus.local.placement import place, release
 from airflow_batch_plus.local.process import JobProcess, LineSink
 from airflow_batch_plus.local.submission import job_vcpus, submit_job
 
-MAX_REASON = 1024
 MAX_DESCRIBE = 100
-MAX_BULK_STOP = 50
 ESSENTIAL_EXITED = "Essential container in task exited"
 DEPENDENCY_FAILED = "Dependent Job failed"
 TIMED_OUT = "Job attempt duration exceeded timeout"
@@ -79,27 +78,25 @@ class LocalBatchEngine:
     def cancel(self, job_id: str, reason: str) -> None:
         """CancelJob: fails a job that has not started; a started one runs on, without retries."""
         with self._lock:
-            job = self._stoppable(job_id, reason)
-            self._cancel(job, reason)
+            stopping.cancel(stopping.job_to_stop(self._table.jobs, job_id, reason), reason)
 
     def terminate(self, job_id: str, reason: str) -> None:
         """TerminateJob: cancels a job that has not started; SIGTERM, then SIGKILL, to a running one."""
         with self._lock:
-            job = self._stoppable(job_id, reason)
-            self._terminate(job, reason)
+            stopping.terminate(stopping.job_to_stop(self._table.jobs, job_id, reason), reason)
 
     def cancel_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
         """CancelJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
         with self._lock:
-            for job in self._bulk(job_ids, reason):
-                self._cancel(job, reason)
+            for job in stopping.jobs_to_stop(self._table.jobs, job_ids, reason):
+                stopping.cancel(job, reason)
             return list(job_ids)
 
     def terminate_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
         """TerminateJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
         with self._lock:
-            for job in self._bulk(job_ids, reason):
-                self._terminate(job, reason)
+            for job in stopping.jobs_to_stop(self._table.jobs, job_ids, reason):
+                stopping.terminate(job, reason)
             return list(job_ids)
 
     def shutdown(self) -> None:
@@ -126,85 +123,6 @@ class LocalBatchEngine:
         with self._lock:
             return path.read_text().splitlines() if path.exists() else []
 
-    # ----- request helpers -----------------------------------------------------------------------
-
-    def _bulk(self, job_ids: Sequence[str], reason: str) -> list[LocalJob]:
-        self._check_reason(reason)
-        if not 1 <= len(job_ids) <= MAX_BULK_STOP:
-            raise ClientException(f"jobs takes 1 to {MAX_BULK_STOP} job IDs, got {len(job_ids)}")
-        return [self._table.jobs[job_id] for job_id in job_ids if job_id in self._table.jobs]
-
-    @staticmethod
-    def _check_reason(reason: str) -> None:
-        if len(reason) > MAX_REASON:
-            raise ClientException(f"reason is {len(reason)} characters long; the limit is {MAX_REASON}")
-
-    def _stoppable(self, job_id: str, reason: str) -> LocalJob:
-        self._check_reason(reason)
-        job = self._table.jobs.get(job_id)
-        if job is None:
-            raise ClientException(f"Job {job_id} does not exist")
-        return job
-
-    # ----- stopping ------------------------------------------------------------------------------
-
-    def _cancel(self, job: LocalJob, reason: str) -> None:
-        if job.done:
-            return
-        job.retries_removed = True
-        if job.is_parent:
-            job.cancel_reason = reason
-            job.is_cancelled = True
-            if job.status == "SUBMITTED":
-                self._fail(job, reason)
-            for child in job.children:
-                self._cancel(child, reason)
-            return
-        if job.status in STARTED:
-            return
-        job.is_cancelled = True
-        if job.status == "PENDING":
-            job.cancel_reason = reason  # failed once its dependencies finish
-        else:
-            self._fail(job, reason)
-
-    def _terminate(self, job: LocalJob, reason: str) -> None:
-        if job.done:
-            return
-        job.retries_removed = True
-        job.is_terminated = True
-        if job.is_parent:
-            job.cancel_reason = reason
-            if job.status == "SUBMITTED":
-                self._fail(job, reason)
-            for child in job.children:
-                self._terminate(child, reason)
-            return
-        if job.status in PRE_START:
-            if job.status == "PENDING":
-                job.cancel_reason = reason
-            else:
-                self._fail(job, reason)
-        elif job.status == "STARTING":
-            self._release(job)
-            self._fail(job, reason)
-        elif job.terminate_reason is None:
-            job.terminate_reason = reason
-            self._send_sigterm(job)
-
-    def _send_sigterm(self, job: LocalJob) -> None:
-        """SIGTERM to every process of the running attempt (each container of an ECS task or EKS pod), once."""
-        if job.sigterm_at is not None:
-            return
-        processes = job.live_processes()
-        if processes or job.current is not None:
-            job.sigterm_at = time.monotonic()
-        for process in processes:
-            process.signal(signal.SIGTERM)
-
-    def _fail(self, job: LocalJob, reason: str) -> None:
-        job.enter("FAILED", reason)
-
     # ----- the scheduler -------------------------------------------------------------------------
 
     def _run(self) -> None:
@@ -230,13 +148,13 @@ class LocalBatchEngine:
             if not all(dependency.done for dependency in dependencies):
                 return
             if job.cancel_reason is not None:
-                self._fail(job, job.cancel_reason)
+                job.enter("FAILED", job.cancel_reason)
             elif any(dependency.status == "FAILED" for dependency in dependencies):
-                self._fail(job, DEPENDENCY_FAILED)
+                job.enter("FAILED", DEPENDENCY_FAILED)
             elif job.dwell() >= config.pending_seconds:
                 job.enter("RUNNABLE")
         elif job.status == "RUNNABLE" and job.dwell() >= config.runnable_seconds:
-            environment = self._place(job)
+            environment = place(job, self._table)
             if environment is not None:
                 job.compute_environment = environment
                 job.enter("STARTING")
@@ -260,29 +178,6 @@ class LocalBatchEngine:
             else:
                 found.append(other)
         return found
-
-    def _place(self, job: LocalJob) -> str | None:
-        """The first compute environment of the job's queue with room for it, as the Batch scheduler picks."""
-        queue = self._table.backend.get_job_queue(job.queue_arn)
-        if queue is None or queue.state != "ENABLED":
-            return None
-        used: dict[str, float] = {}
-        for other in self._table.jobs.values():
-            if other.status in STARTED and other.compute_environment:
-                used[other.compute_environment] = used.get(other.compute_environment, 0.0) + other.vcpus
-        order = sorted(queue.env_order_json, key=lambda item: int(item["order"]))
-        for item in order:
-            environment = self._table.backend.get_compute_environment(item["computeEnvironment"])
-            if environment is None or environment.state != "ENABLED":
-                continue
-            resources = environment.compute_resources or {}
-            capacity = float(resources["maxvCpus"]) if "maxvCpus" in resources else float("inf")
-            if used.get(environment.name, 0.0) + job.vcpus <= capacity:
-                return str(environment.name)
-        return None
-
-    def _release(self, job: LocalJob) -> None:
-        job.compute_environment = None
 
     def _start_attempt(self, job: LocalJob) -> None:
         if job.ecs_properties is not None:
@@ -450,7 +345,7 @@ class LocalBatchEngine:
         now = time.monotonic()
         if job.attempt_deadline is not None and now >= job.attempt_deadline and job.sigterm_at is None:
             job.timed_out = True
-            self._send_sigterm(job)
+            stopping.send_sigterm(job)
         if job.sigterm_at is not None and now - job.sigterm_at >= self.config.terminate_grace_seconds:
             for process in job.live_processes():
                 process.signal(signal.SIGKILL)
@@ -481,7 +376,7 @@ class LocalBatchEngine:
             run.process, run.exit_code = None, code
             if job.ecs_properties is not None and run.essential and attempt.ended_by is None:
                 attempt.ended_by = run  # as ECS does: an essential container's exit stops the task's others
-                self._send_sigterm(job)
+                stopping.send_sigterm(job)
         if job.eks_properties is not None and not self._advance_pod(job, attempt):
             return
         if any(run.process is not None for run in attempt.runs()):
@@ -528,7 +423,7 @@ class LocalBatchEngine:
         attempt.exit_code, attempt.stopped_at, attempt.status_reason = exit_code, now_ms(), reason
         job.attempts.append(attempt)
         job.current = None
-        self._release(job)
+        release(job)
         if exit_code == 0 and not stopped:
             job.enter("SUCCEEDED", reason)
         elif (
@@ -554,18 +449,18 @@ class LocalBatchEngine:
             return
         if all(child.done for child in job.children):
             if job.cancel_reason is not None:
-                self._fail(job, job.cancel_reason)
+                job.enter("FAILED", job.cancel_reason)
             elif all(child.status == "SUCCEEDED" for child in job.children):
                 job.enter("SUCCEEDED", "All child jobs succeeded")
             else:
-                self._fail(job, ARRAY_CHILD_FAILED)
+                job.enter("FAILED", ARRAY_CHILD_FAILED)
 
     def _advance_multi_node(self, job: LocalJob) -> None:
         assert job.node_properties is not None
         main = job.children[int(job.node_properties.get("mainNode", 0))]
         if main.done:
             for node in job.children:
-                self._terminate(node, "Main node exited")
+                stopping.terminate(node, "Main node exited")
             if all(node.done for node in job.children):
                 job.attempts = list(main.attempts)
                 job.enter(main.status, job.cancel_reason or main.status_reason)
