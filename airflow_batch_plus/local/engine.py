@@ -1,31 +1,30 @@
-"""The local Batch scheduler: moves jobs through their states, runs them, and applies stop requests.
+"""The local Batch of one account and region: its job API, each call under one lock, and the thread that ticks it.
 
 Queues, compute environments and job definitions stay in moto's own Batch backend; this engine owns
-jobs, because moto without Docker can only fail or instantly succeed them.
+jobs, because moto without Docker can only fail or instantly succeed them. The rules live beside it:
+submission.py checks and makes jobs, listing.py lists them, stopping.py applies stop requests and
+job_table.py holds them; each tick, scheduler.py moves them on (with placement.py and parents.py),
+launcher.py starts their attempts, watch.py watches the running ones and outcome.py ends them.
 """
 
 from __future__ import annotations
 
-import copy
 import threading
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 from moto.batch.exceptions import ClientException
 
-from airflow_batch_plus.local import rules, stopping
+from airflow_batch_plus.local import stopping
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.job_table import JobTable
 from airflow_batch_plus.local.launcher import AttemptLauncher
 from airflow_batch_plus.local.listing import check_list_request, list_page
 from airflow_batch_plus.local.model import LocalJob
-from airflow_batch_plus.local.placement import place
-from airflow_batch_plus.local.submission import job_vcpus, submit_job
-from airflow_batch_plus.local.watch import watch_running
+from airflow_batch_plus.local.scheduler import Scheduler
+from airflow_batch_plus.local.submission import submit_job
 
 MAX_DESCRIBE = 100
-DEPENDENCY_FAILED = "Dependent Job failed"
-ARRAY_CHILD_FAILED = "Array Child Job failed"
 
 
 class LocalBatchEngine:
@@ -38,6 +37,7 @@ class LocalBatchEngine:
         self._lock = threading.RLock()
         self._table = JobTable(account_id, region_name)
         self._launcher = AttemptLauncher(account_id, region_name, config)
+        self._scheduler = Scheduler(self._table, config, self._launcher)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"local-batch-{region_name}", daemon=True)
         self._thread.start()
@@ -109,7 +109,7 @@ class LocalBatchEngine:
         with self._lock:
             return self._launcher.pod_log(pod_name, container)
 
-    # ----- the scheduler -------------------------------------------------------------------------
+    # ----- the scheduler's thread ----------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stopping.wait(self.config.tick_seconds):
@@ -118,140 +118,4 @@ class LocalBatchEngine:
     def tick(self) -> None:
         """Advance every job one step; parents last, so they see their children's new states."""
         with self._lock:
-            live = [job for job in self._table.jobs.values() if not job.done]
-            for job in sorted(live, key=lambda job: (job.is_parent, job.seq)):
-                if job.is_parent:
-                    self._advance_parent(job)
-                else:
-                    self._advance(job)
-
-    def _advance(self, job: LocalJob) -> None:
-        config = self.config
-        if job.status == "SUBMITTED" and job.dwell() >= config.submitted_seconds:
-            job.enter("PENDING")
-        elif job.status == "PENDING":
-            dependencies = self._dependencies(job)
-            if not all(dependency.done for dependency in dependencies):
-                return
-            if job.cancel_reason is not None:
-                job.enter("FAILED", job.cancel_reason)
-            elif any(dependency.status == "FAILED" for dependency in dependencies):
-                job.enter("FAILED", DEPENDENCY_FAILED)
-            elif job.dwell() >= config.pending_seconds:
-                job.enter("RUNNABLE")
-        elif job.status == "RUNNABLE" and job.dwell() >= config.runnable_seconds:
-            environment = place(job, self._table)
-            if environment is not None:
-                job.compute_environment = environment
-                job.enter("STARTING")
-        elif job.status == "STARTING" and job.dwell() >= config.starting_seconds:
-            self._launcher.start(job)
-        elif job.status == "RUNNING":
-            watch_running(job, self._launcher, self.config.terminate_grace_seconds)
-
-    def _dependencies(self, job: LocalJob) -> list[LocalJob]:
-        found: list[LocalJob] = []
-        for dependency in job.depends_on:
-            if dependency.get("type") == "SEQUENTIAL":
-                if job.parent is not None and job.array_index:
-                    found.append(job.parent.children[job.array_index - 1])
-                continue
-            other = self._table.jobs.get(dependency.get("jobId", ""))
-            if other is None:
-                continue
-            if dependency.get("type") == "N_TO_N" and job.array_index is not None and other.children:
-                found.append(other.children[job.array_index])
-            else:
-                found.append(other)
-        return found
-
-    # ----- array and multi-node parents -------------------------------------------------------------
-
-    def _advance_parent(self, job: LocalJob) -> None:
-        if job.status == "SUBMITTED":
-            if job.dwell() >= self.config.submitted_seconds:
-                self._spawn_children(job)
-                job.enter("PENDING")
-            return
-        if job.is_multi_node_parent:
-            self._advance_multi_node(job)
-            return
-        if all(child.done for child in job.children):
-            if job.cancel_reason is not None:
-                job.enter("FAILED", job.cancel_reason)
-            elif all(child.status == "SUCCEEDED" for child in job.children):
-                job.enter("SUCCEEDED", "All child jobs succeeded")
-            else:
-                job.enter("FAILED", ARRAY_CHILD_FAILED)
-
-    def _advance_multi_node(self, job: LocalJob) -> None:
-        assert job.node_properties is not None
-        main = job.children[int(job.node_properties.get("mainNode", 0))]
-        if main.done:
-            for node in job.children:
-                stopping.terminate(node, "Main node exited")
-            if all(node.done for node in job.children):
-                job.attempts = list(main.attempts)
-                job.enter(main.status, job.cancel_reason or main.status_reason)
-        elif main.status != job.status:
-            job.started_at = main.started_at
-            job.enter(main.status)
-
-    def _spawn_children(self, job: LocalJob) -> None:
-        if job.is_array_parent:
-            assert job.array_size is not None
-            for index in range(job.array_size):
-                self._add_child(job, f"{job.job_id}:{index}", job.container, array_index=index)
-            return
-        assert job.node_properties is not None
-        num_nodes = int(job.node_properties.get("numNodes", 1))
-        for index in range(num_nodes):
-            container: dict[str, Any] = {}
-            for node_range in job.node_properties.get("nodeRangeProperties") or []:
-                if index in rules.parse_node_range(str(node_range["targetNodes"]), num_nodes):
-                    container = copy.deepcopy(node_range.get("container") or {})
-            for override in job.node_overrides:
-                if index in rules.parse_node_range(str(override["targetNodes"]), num_nodes):
-                    container = rules.apply_container_overrides(container, override.get("containerOverrides"))
-            self._add_child(job, f"{job.job_id}#{index}", container, node_index=index)
-
-    def _add_child(
-        self,
-        parent: LocalJob,
-        job_id: str,
-        container: dict[str, Any] | None,
-        array_index: int | None = None,
-        node_index: int | None = None,
-    ) -> None:
-        depends_on = parent.depends_on if node_index is None else []
-        child = LocalJob(
-            job_id=job_id,
-            job_arn=self._table.job_arn(job_id),
-            name=parent.name,
-            queue_arn=parent.queue_arn,
-            queue_name=parent.queue_name,
-            job_definition_arn=parent.job_definition_arn,
-            job_definition_name=parent.job_definition_name,
-            seq=self._table.next_seq(),
-            container=copy.deepcopy(container),
-            parameters=parent.parameters,
-            ecs_properties=copy.deepcopy(parent.ecs_properties),
-            eks_properties=copy.deepcopy(parent.eks_properties),
-            depends_on=depends_on,
-            retry_strategy=parent.retry_strategy,
-            timeout=parent.timeout,
-            tags=parent.tags,
-            propagate_tags=parent.propagate_tags,
-            platform_capabilities=parent.platform_capabilities,
-            share_identifier=parent.share_identifier,
-            scheduling_priority=parent.scheduling_priority,
-            array_index=array_index,
-            node_properties=parent.node_properties if node_index is not None else None,
-            node_index=node_index,
-            parent=parent,
-            status="PENDING",
-            retries_removed=parent.retries_removed,
-        )
-        child.vcpus = job_vcpus(child)
-        parent.children.append(child)
-        self._table.add(child)
+            self._scheduler.tick()
