@@ -1,45 +1,30 @@
-"""The local Batch scheduler: moves jobs through their states, runs them, and applies stop requests.
+"""The local Batch of one account and region: its job API, each call under one lock, and the thread that ticks it.
 
 Queues, compute environments and job definitions stay in moto's own Batch backend; this engine owns
-jobs, because moto without Docker can only fail or instantly succeed them.
+jobs, because moto without Docker can only fail or instantly succeed them. The rules live beside it:
+submission.py checks and makes jobs, listing.py lists them, stopping.py applies stop requests and
+job_table.py holds them; each tick, scheduler.py moves them on (with placement.py and parents.py),
+launcher.py starts their attempts, watch.py watches the running ones and outcome.py ends them.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import itertools
-import signal
-import socket
-import tempfile
 import threading
-import time
-import uuid
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import Any
 
 from moto.batch.exceptions import ClientException
-from moto.batch.models import batch_backends
 
-from airflow_batch_plus.local import rules
-from airflow_batch_plus.local.cloudwatch import LogSink
+from airflow_batch_plus.local import stopping
 from airflow_batch_plus.local.config import LocalBatchConfig
-from airflow_batch_plus.local.model import PRE_START, STARTED, Attempt, ContainerRun, LocalJob, now_ms
-from airflow_batch_plus.local.process import JobProcess, LineSink
+from airflow_batch_plus.local.job_table import JobTable
+from airflow_batch_plus.local.launcher import AttemptLauncher
+from airflow_batch_plus.local.listing import check_list_request, list_page
+from airflow_batch_plus.local.model import LocalJob
+from airflow_batch_plus.local.scheduler import Scheduler
+from airflow_batch_plus.local.submission import submit_job
 
-MAX_REASON = 1024
 MAX_DESCRIBE = 100
-MAX_BULK_STOP = 50
-MIN_ATTEMPT_SECONDS = 60
-ESSENTIAL_EXITED = "Essential container in task exited"
-DEPENDENCY_FAILED = "Dependent Job failed"
-TIMED_OUT = "Job attempt duration exceeded timeout"
-FAILED_TO_START = "Task failed to start"
-ARRAY_CHILD_FAILED = "Array Child Job failed"
-# EKS jobs: the pod ends when every container has; the local Batch's own wording (AWS's is not documented).
-POD_SUCCEEDED = "Pod completed: every container exited with code 0"
-POD_FAILED = "Pod failed: a container exited with a non-zero code"
 
 
 class LocalBatchEngine:
@@ -50,136 +35,55 @@ class LocalBatchEngine:
         self.region_name = region_name
         self.config = config
         self._lock = threading.RLock()
-        self._jobs: dict[str, LocalJob] = {}
-        self._seq = itertools.count()
-        self._sink = LogSink(account_id, region_name)
-        self._workdir = tempfile.TemporaryDirectory(prefix="local-batch-")
+        self._table = JobTable(account_id, region_name)
+        self._launcher = AttemptLauncher(account_id, region_name, config)
+        self._scheduler = Scheduler(self._table, config, self._launcher)
         self._stopping = threading.Event()
         self._thread = threading.Thread(target=self._run, name=f"local-batch-{region_name}", daemon=True)
         self._thread.start()
-
-    @property
-    def _backend(self) -> Any:
-        return batch_backends[self.account_id][self.region_name]
 
     # ----- API -----------------------------------------------------------------------------------
 
     def submit_job(self, request: Mapping[str, Any]) -> LocalJob:
         """SubmitJob: validate everything first, so a bad request leaves nothing behind."""
         with self._lock:
-            name = str(request.get("jobName") or "")
-            if not rules.JOB_NAME.match(name):
-                raise ClientException(
-                    f"jobName '{name}' is invalid: up to 128 letters, numbers, hyphens and underscores, "
-                    "starting with a letter or number"
-                )
-            definition = self._job_definition(str(request.get("jobDefinition") or ""))
-            queue = self._job_queue(str(request.get("jobQueue") or ""))
-            array_size = (request.get("arrayProperties") or {}).get("size")
-            if array_size is not None and not 2 <= int(array_size) <= 10_000:
-                raise ClientException("arrayProperties.size must be between 2 and 10000")
-            depends_on = self._validate_dependencies(request.get("dependsOn") or [], array_size)
-            timeout = request.get("timeout") or definition.timeout or None
-            if timeout and int(timeout.get("attemptDurationSeconds", MIN_ATTEMPT_SECONDS)) < MIN_ATTEMPT_SECONDS:
-                raise ClientException("timeout.attemptDurationSeconds must be at least 60 seconds")
-            retry_strategy = request.get("retryStrategy") or definition.retry_strategy or None
-            if retry_strategy and not 1 <= int(retry_strategy.get("attempts", 1)) <= 10:
-                raise ClientException("retryStrategy.attempts must be between 1 and 10")
-            container, node_properties, node_overrides = self._job_shape(definition, request)
-            ecs_properties, eks_properties = self._task_shape(definition, request)
-            job_id = str(uuid.uuid4())
-            propagate = request.get("propagateTags")
-            job = LocalJob(
-                job_id=job_id,
-                job_arn=self._job_arn(job_id),
-                name=name,
-                queue_arn=queue.arn,
-                queue_name=queue.name,
-                job_definition_arn=definition.arn,
-                job_definition_name=definition.name,
-                seq=next(self._seq),
-                container=container,
-                parameters={**(definition.parameters or {}), **(request.get("parameters") or {})},
-                depends_on=depends_on,
-                retry_strategy=retry_strategy,
-                timeout=timeout,
-                tags=dict(request.get("tags") or {}),
-                propagate_tags=bool(definition.propagate_tags if propagate is None else propagate),
-                platform_capabilities=list(definition.platform_capabilities or ["EC2"]),
-                share_identifier=request.get("shareIdentifier"),
-                scheduling_priority=request.get("schedulingPriorityOverride"),
-                array_size=int(array_size) if array_size is not None else None,
-                node_properties=node_properties,
-                ecs_properties=ecs_properties,
-                eks_properties=eks_properties,
-            )
-            job.vcpus = self._vcpus(job)
-            job.node_overrides = node_overrides
-            self._jobs[job_id] = job
-            if job.tags:
-                self._backend.tag_resource(job.job_arn, job.tags)
-            return job
+            return submit_job(self._table, request)
 
     def describe_jobs(self, job_ids: Sequence[str]) -> list[dict[str, Any]]:
         """DescribeJobs: at most 100 ids; ids that do not exist are left out, as AWS does."""
         if len(job_ids) > MAX_DESCRIBE:
             raise ClientException(f"Up to {MAX_DESCRIBE} job IDs can be described at a time, got {len(job_ids)}")
         with self._lock:
-            return [self._jobs[job_id].describe() for job_id in job_ids if job_id in self._jobs]
+            return [self._table.jobs[job_id].describe() for job_id in job_ids if job_id in self._table.jobs]
 
     def list_jobs(self, request: Mapping[str, Any]) -> tuple[list[dict[str, Any]], str | None]:
         """ListJobs with the rules of the API reference: one scope, status or one filter, pages."""
-        scopes = [key for key in ("jobQueue", "arrayJobId", "multiNodeJobId") if request.get(key)]
-        if len(scopes) != 1:
-            raise ClientException("Specify exactly one of jobQueue, arrayJobId or multiNodeJobId")
-        filters = request.get("filters") or []
-        if len(filters) > 1:
-            raise ClientException("Only one filter can be used at a time")
-        for item in filters:
-            if item.get("name") not in rules.LIST_FILTERS:
-                raise ClientException(f"Invalid filter name {item.get('name')!r}; use one of {rules.LIST_FILTERS}")
-            if len(item.get("values") or []) != 1:
-                raise ClientException(f"Filter {item['name']} takes exactly one value")
+        scope = check_list_request(request)
         with self._lock:
-            candidates = self._list_scope(scopes[0], str(request[scopes[0]]))
-            if filters:
-                name, value = filters[0]["name"], filters[0]["values"][0]
-                selected = [job for job in candidates if rules.filter_matches(name, value, job.summary())]
-                page_limit = 100
-            else:
-                wanted = request.get("jobStatus") or "RUNNING"
-                selected = [job for job in candidates if job.status == wanted]
-                page_limit = 1000
-            start = self._decode_token(request.get("nextToken"), selected)
-            size = min(int(request.get("maxResults") or page_limit), page_limit)
-            page = selected[start : start + size]
-            token = self._encode_token(page[-1]) if start + size < len(selected) else None
-            return [job.summary() for job in page], token
+            return list_page(self._table.jobs, request, scope)
 
     def cancel(self, job_id: str, reason: str) -> None:
         """CancelJob: fails a job that has not started; a started one runs on, without retries."""
         with self._lock:
-            job = self._stoppable(job_id, reason)
-            self._cancel(job, reason)
+            stopping.cancel(stopping.job_to_stop(self._table.jobs, job_id, reason), reason)
 
     def terminate(self, job_id: str, reason: str) -> None:
         """TerminateJob: cancels a job that has not started; SIGTERM, then SIGKILL, to a running one."""
         with self._lock:
-            job = self._stoppable(job_id, reason)
-            self._terminate(job, reason)
+            stopping.terminate(stopping.job_to_stop(self._table.jobs, job_id, reason), reason)
 
     def cancel_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
         """CancelJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
         with self._lock:
-            for job in self._bulk(job_ids, reason):
-                self._cancel(job, reason)
+            for job in stopping.jobs_to_stop(self._table.jobs, job_ids, reason):
+                stopping.cancel(job, reason)
             return list(job_ids)
 
     def terminate_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
         """TerminateJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
         with self._lock:
-            for job in self._bulk(job_ids, reason):
-                self._terminate(job, reason)
+            for job in stopping.jobs_to_stop(self._table.jobs, job_ids, reason):
+                stopping.terminate(job, reason)
             return list(job_ids)
 
     def shutdown(self) -> None:
@@ -187,223 +91,25 @@ class LocalBatchEngine:
         self._stopping.set()
         self._thread.join(timeout=5)
         with self._lock:
-            for job in self._jobs.values():
+            for job in self._table.jobs.values():
                 for process in job.live_processes():
                     process.kill()
                 job.process = None
                 for run in job.current.runs() if job.current is not None else []:
                     run.process = None
-        self._workdir.cleanup()
+        self._launcher.cleanup()
 
     def processes(self) -> list[int]:
         """PIDs of the job processes alive now (for tests and the demo)."""
         with self._lock:
-            return [process.pid for job in self._jobs.values() for process in job.live_processes()]
+            return [process.pid for job in self._table.jobs.values() for process in job.live_processes()]
 
     def pod_log(self, pod_name: str, container: str) -> list[str]:
         """What an EKS job's pod container printed (`kubectl logs <pod> -c <container>` on AWS): never CloudWatch."""
-        path = Path(self._workdir.name, "pods", pod_name, f"{container}.log")
         with self._lock:
-            return path.read_text().splitlines() if path.exists() else []
+            return self._launcher.pod_log(pod_name, container)
 
-    # ----- request helpers -----------------------------------------------------------------------
-
-    def _job_arn(self, job_id: str) -> str:
-        return f"arn:aws:batch:{self.region_name}:{self.account_id}:job/{job_id}"
-
-    def _job_definition(self, identifier: str) -> Any:
-        backend = self._backend
-        if identifier.startswith("arn:"):
-            found = backend.get_job_definition_by_arn(identifier)
-        elif ":" in identifier:
-            name, _, revision = identifier.rpartition(":")
-            found = backend.get_job_definition_by_name_revision(name, revision) if revision.isdigit() else None
-        else:
-            active = [jd for jd in backend._job_definitions.values() if jd.name == identifier and jd.status == "ACTIVE"]
-            found = max(active, key=lambda jd: jd.revision) if active else None
-        if found is None or found.status != "ACTIVE":
-            raise ClientException(f"Job definition {identifier} does not exist or is not ACTIVE")
-        kinds = (found.container_properties, found.node_properties, _ecs_of(found), found.eks_properties)
-        if all(kind is None for kind in kinds):
-            raise ClientException(f"Job definition {identifier} has no container, node, ECS or EKS properties")
-        return found
-
-    def _job_queue(self, identifier: str) -> Any:
-        queue = self._backend.get_job_queue(identifier)
-        if queue is None:
-            raise ClientException(f"Job queue {identifier} does not exist")
-        return queue
-
-    def _validate_dependencies(self, depends_on: list[dict[str, str]], array_size: Any) -> list[dict[str, str]]:
-        if len(depends_on) > 20:
-            raise ClientException("A job can depend on at most 20 jobs")
-        for dependency in depends_on:
-            kind = dependency.get("type")
-            target = dependency.get("jobId")
-            if kind == "SEQUENTIAL":
-                if array_size is None or target:
-                    raise ClientException("A SEQUENTIAL dependency is for array jobs and takes no jobId")
-                continue
-            if not target or target not in self._jobs:
-                raise ClientException(f"Dependency job {target} does not exist")
-            if kind == "N_TO_N":
-                other = self._jobs[target]
-                if array_size is None or other.array_size != int(array_size):
-                    raise ClientException("An N_TO_N dependency needs two array jobs of the same size")
-        return [dict(dependency) for dependency in depends_on]
-
-    def _job_shape(
-        self, definition: Any, request: Mapping[str, Any]
-    ) -> tuple[dict[str, Any] | None, dict[str, Any] | None, list[dict[str, Any]]]:
-        """(container, nodeProperties, node overrides) of a new job, overrides applied where they belong."""
-        if _ecs_of(definition) is not None or definition.eks_properties is not None:
-            return None, None, []
-        if definition.node_properties is None:
-            container = copy.deepcopy(definition.container_properties)
-            return rules.apply_container_overrides(container, request.get("containerOverrides")), None, []
-        if request.get("arrayProperties"):
-            raise ClientException("Multi-node parallel jobs cannot be array jobs")
-        node_properties = copy.deepcopy(definition.node_properties)
-        overrides = request.get("nodeOverrides") or {}
-        if overrides.get("numNodes"):
-            node_properties["numNodes"] = int(overrides["numNodes"])
-        return None, node_properties, list(overrides.get("nodePropertyOverrides") or [])
-
-    @staticmethod
-    def _task_shape(definition: Any, request: Mapping[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
-        """(ecsProperties, eksProperties) of a new job, SubmitJob's ecsPropertiesOverride / eksPropertiesOverride
-        applied; an override for another kind of job definition is ignored, as containerOverrides is for these."""
-        ecs, eks = _ecs_of(definition), definition.eks_properties
-        try:
-            if ecs is not None:
-                return rules.apply_ecs_overrides(copy.deepcopy(ecs), request.get("ecsPropertiesOverride")), None
-            if eks is not None:
-                return None, rules.apply_eks_overrides(copy.deepcopy(eks), request.get("eksPropertiesOverride"))
-        except ValueError as error:
-            raise ClientException(str(error)) from None
-        return None, None
-
-    @staticmethod
-    def _vcpus(job: LocalJob) -> float:
-        if job.ecs_properties is not None:
-            return rules.ecs_vcpus(job.ecs_properties)
-        if job.eks_properties is not None:
-            return rules.eks_vcpus(job.eks_properties)
-        return rules.vcpus_of(job.container or {})
-
-    def _bulk(self, job_ids: Sequence[str], reason: str) -> list[LocalJob]:
-        self._check_reason(reason)
-        if not 1 <= len(job_ids) <= MAX_BULK_STOP:
-            raise ClientException(f"jobs takes 1 to {MAX_BULK_STOP} job IDs, got {len(job_ids)}")
-        return [self._jobs[job_id] for job_id in job_ids if job_id in self._jobs]
-
-    @staticmethod
-    def _check_reason(reason: str) -> None:
-        if len(reason) > MAX_REASON:
-            raise ClientException(f"reason is {len(reason)} characters long; the limit is {MAX_REASON}")
-
-    def _stoppable(self, job_id: str, reason: str) -> LocalJob:
-        self._check_reason(reason)
-        job = self._jobs.get(job_id)
-        if job is None:
-            raise ClientException(f"Job {job_id} does not exist")
-        return job
-
-    def _list_scope(self, scope: str, value: str) -> list[LocalJob]:
-        if scope == "jobQueue":
-            jobs = [
-                job for job in self._jobs.values() if job.parent is None and value in (job.queue_name, job.queue_arn)
-            ]
-            return sorted(jobs, key=lambda job: job.seq, reverse=True)
-        parent = self._jobs.get(value)
-        if parent is None:
-            return []
-        if (scope == "arrayJobId") != parent.is_array_parent:
-            return []
-        return list(parent.children)
-
-    @staticmethod
-    def _encode_token(last: LocalJob) -> str:
-        return base64.urlsafe_b64encode(f"seq:{last.seq}".encode()).decode()
-
-    @staticmethod
-    def _decode_token(token: str | None, selected: list[LocalJob]) -> int:
-        """Where the next page starts: just past the last job returned, even if jobs changed meanwhile."""
-        if not token:
-            return 0
-        try:
-            kind, _, value = base64.urlsafe_b64decode(token.encode()).decode().partition(":")
-            last_seq = int(value)
-        except ValueError as error:
-            raise ClientException("nextToken is invalid") from error
-        if kind != "seq":
-            raise ClientException("nextToken is invalid")
-        descending = len(selected) > 1 and selected[0].seq > selected[-1].seq
-        for position, job in enumerate(selected):
-            if (job.seq < last_seq) if descending else (job.seq > last_seq):
-                return position
-        return len(selected)
-
-    # ----- stopping ------------------------------------------------------------------------------
-
-    def _cancel(self, job: LocalJob, reason: str) -> None:
-        if job.done:
-            return
-        job.retries_removed = True
-        if job.is_parent:
-            job.cancel_reason = reason
-            job.is_cancelled = True
-            if job.status == "SUBMITTED":
-                self._fail(job, reason)
-            for child in job.children:
-                self._cancel(child, reason)
-            return
-        if job.status in STARTED:
-            return
-        job.is_cancelled = True
-        if job.status == "PENDING":
-            job.cancel_reason = reason  # failed once its dependencies finish
-        else:
-            self._fail(job, reason)
-
-    def _terminate(self, job: LocalJob, reason: str) -> None:
-        if job.done:
-            return
-        job.retries_removed = True
-        job.is_terminated = True
-        if job.is_parent:
-            job.cancel_reason = reason
-            if job.status == "SUBMITTED":
-                self._fail(job, reason)
-            for child in job.children:
-                self._terminate(child, reason)
-            return
-        if job.status in PRE_START:
-            if job.status == "PENDING":
-                job.cancel_reason = reason
-            else:
-                self._fail(job, reason)
-        elif job.status == "STARTING":
-            self._release(job)
-            self._fail(job, reason)
-        elif job.terminate_reason is None:
-            job.terminate_reason = reason
-            self._send_sigterm(job)
-
-    def _send_sigterm(self, job: LocalJob) -> None:
-        """SIGTERM to every process of the running attempt (each container of an ECS task or EKS pod), once."""
-        if job.sigterm_at is not None:
-            return
-        processes = job.live_processes()
-        if processes or job.current is not None:
-            job.sigterm_at = time.monotonic()
-        for process in processes:
-            process.signal(signal.SIGTERM)
-
-    def _fail(self, job: LocalJob, reason: str) -> None:
-        job.enter("FAILED", reason)
-
-    # ----- the scheduler -------------------------------------------------------------------------
+    # ----- the scheduler's thread ----------------------------------------------------------------
 
     def _run(self) -> None:
         while not self._stopping.wait(self.config.tick_seconds):
@@ -412,426 +118,4 @@ class LocalBatchEngine:
     def tick(self) -> None:
         """Advance every job one step; parents last, so they see their children's new states."""
         with self._lock:
-            live = [job for job in self._jobs.values() if not job.done]
-            for job in sorted(live, key=lambda job: (job.is_parent, job.seq)):
-                if job.is_parent:
-                    self._advance_parent(job)
-                else:
-                    self._advance(job)
-
-    def _advance(self, job: LocalJob) -> None:
-        config = self.config
-        if job.status == "SUBMITTED" and job.dwell() >= config.submitted_seconds:
-            job.enter("PENDING")
-        elif job.status == "PENDING":
-            dependencies = self._dependencies(job)
-            if not all(dependency.done for dependency in dependencies):
-                return
-            if job.cancel_reason is not None:
-                self._fail(job, job.cancel_reason)
-            elif any(dependency.status == "FAILED" for dependency in dependencies):
-                self._fail(job, DEPENDENCY_FAILED)
-            elif job.dwell() >= config.pending_seconds:
-                job.enter("RUNNABLE")
-        elif job.status == "RUNNABLE" and job.dwell() >= config.runnable_seconds:
-            environment = self._place(job)
-            if environment is not None:
-                job.compute_environment = environment
-                job.enter("STARTING")
-        elif job.status == "STARTING" and job.dwell() >= config.starting_seconds:
-            self._start_attempt(job)
-        elif job.status == "RUNNING":
-            self._watch_attempt(job)
-
-    def _dependencies(self, job: LocalJob) -> list[LocalJob]:
-        found: list[LocalJob] = []
-        for dependency in job.depends_on:
-            if dependency.get("type") == "SEQUENTIAL":
-                if job.parent is not None and job.array_index:
-                    found.append(job.parent.children[job.array_index - 1])
-                continue
-            other = self._jobs.get(dependency.get("jobId", ""))
-            if other is None:
-                continue
-            if dependency.get("type") == "N_TO_N" and job.array_index is not None and other.children:
-                found.append(other.children[job.array_index])
-            else:
-                found.append(other)
-        return found
-
-    def _place(self, job: LocalJob) -> str | None:
-        """The first compute environment of the job's queue with room for it, as the Batch scheduler picks."""
-        queue = self._backend.get_job_queue(job.queue_arn)
-        if queue is None or queue.state != "ENABLED":
-            return None
-        used: dict[str, float] = {}
-        for other in self._jobs.values():
-            if other.status in STARTED and other.compute_environment:
-                used[other.compute_environment] = used.get(other.compute_environment, 0.0) + other.vcpus
-        order = sorted(queue.env_order_json, key=lambda item: int(item["order"]))
-        for item in order:
-            environment = self._backend.get_compute_environment(item["computeEnvironment"])
-            if environment is None or environment.state != "ENABLED":
-                continue
-            resources = environment.compute_resources or {}
-            capacity = float(resources["maxvCpus"]) if "maxvCpus" in resources else float("inf")
-            if used.get(environment.name, 0.0) + job.vcpus <= capacity:
-                return str(environment.name)
-        return None
-
-    def _release(self, job: LocalJob) -> None:
-        job.compute_environment = None
-
-    def _start_attempt(self, job: LocalJob) -> None:
-        if job.ecs_properties is not None:
-            self._start_task(job)
-            return
-        if job.eks_properties is not None:
-            self._start_pod(job)
-            return
-        assert job.container is not None
-        task_id = uuid.uuid4().hex
-        group, stream = rules.log_target(job.container, job.job_definition_name, task_id)
-        attempt = Attempt(
-            task_arn=f"arn:aws:ecs:{self.region_name}:{self.account_id}:task/local-batch/{task_id}",
-            log_stream_name=stream,
-            started_at=now_ms(),
-        )
-        job.current, job.log_group = attempt, group
-        self._sink.open_stream(group, stream)
-        command = rules.substitute_refs(job.container.get("command") or [], job.parameters)
-        try:
-            if not command:
-                raise FileNotFoundError("the container has no command")
-            job.process = JobProcess(
-                command,
-                self._job_environment(job),
-                self._workdir.name,
-                lambda line, at: self._sink.write(group, stream, line, at),
-            )
-        except OSError as error:
-            attempt.container_reason = f"CannotStartContainerError: {error}"
-            self._end_attempt(job, exit_code=None, reason=FAILED_TO_START)
-            return
-        self._running(job, attempt)
-
-    def _running(self, job: LocalJob, attempt: Attempt) -> None:
-        job.started_at = attempt.started_at
-        job.sigterm_at = None
-        duration = (job.timeout or {}).get("attemptDurationSeconds")
-        job.attempt_deadline = (
-            time.monotonic() + float(duration) * self.config.attempt_duration_scale if duration else None
-        )
-        job.enter("RUNNING")
-
-    def _start_task(self, job: LocalJob) -> None:
-        """An ECS-properties job's attempt: one ECS task, each container a process with its own log stream."""
-        assert job.ecs_properties is not None
-        task_id = uuid.uuid4().hex
-        attempt = Attempt(
-            task_arn=f"arn:aws:ecs:{self.region_name}:{self.account_id}:task/local-batch/{task_id}",
-            log_stream_name="",
-            started_at=now_ms(),
-        )
-        for spec in rules.ecs_task(job.ecs_properties).get("containers") or []:
-            name = rules.ecs_container_name(spec)
-            group, stream = rules.log_target(spec, job.job_definition_name, task_id, name)
-            self._sink.open_stream(group, stream)
-            attempt.containers.append(
-                ContainerRun(name, spec, rules.is_essential(spec), log_group=group, log_stream_name=stream)
-            )
-        job.current = attempt
-        for run in attempt.containers:
-            variables = self._job_environment(job, run.spec.get("environment"))
-            argv = rules.substitute_refs(run.spec.get("command") or [], job.parameters)
-            if not self._launch(job, run, argv, variables):
-                return
-        self._running(job, attempt)
-
-    def _start_pod(self, job: LocalJob) -> None:
-        """An EKS-properties job's attempt: one pod; its init containers run one after the other, then its
-        containers together. Their output goes to the pod's logs (`pod_log`), not CloudWatch, as on EKS."""
-        assert job.eks_properties is not None
-        pod = job.eks_properties.get("podProperties") or {}
-        attempt = Attempt(
-            task_arn="",
-            log_stream_name="",
-            started_at=now_ms(),
-            pod_name=f"aws-batch.{uuid.uuid4()}",
-            pod_namespace=(pod.get("metadata") or {}).get("namespace") or rules.DEFAULT_EKS_NAMESPACE,
-            node_name=socket.gethostname(),
-        )
-        for key, runs in (("initContainers", attempt.init_containers), ("containers", attempt.containers)):
-            runs.extend(ContainerRun(rules.eks_container_name(spec), spec) for spec in pod.get(key) or [])
-        job.current = attempt
-        if self._advance_pod(job, attempt):
-            self._running(job, attempt)
-
-    def _advance_pod(self, job: LocalJob, attempt: Attempt) -> bool:
-        """Start what the pod runs next: the next init container once the one before exited 0, then every
-        container. False if a container could not start (the attempt has then ended)."""
-        if job.sigterm_at is not None:
-            return True  # a pod being stopped starts nothing more
-        for run in attempt.init_containers:
-            if not run.started:
-                return self._launch_eks(job, run)
-            if not run.exited or run.exit_code != 0:
-                return True
-        waiting = [run for run in attempt.containers if not run.started]
-        return all(self._launch_eks(job, run) for run in waiting)
-
-    def _launch_eks(self, job: LocalJob, run: ContainerRun) -> bool:
-        variables = self._job_environment(job, run.spec.get("env"))
-        argv = rules.eks_argv(run.spec, variables, job.parameters)
-        run.container_id = uuid.uuid4().hex
-        return self._launch(job, run, argv, variables)
-
-    def _launch(self, job: LocalJob, run: ContainerRun, argv: list[str], variables: dict[str, str]) -> bool:
-        """Start one container's process. If it cannot start, stop the attempt's others and end the attempt."""
-        run.started = True
-        try:
-            if not argv:
-                raise FileNotFoundError("the container has no command")
-            run.process = JobProcess(argv, variables, self._workdir.name, self._container_sink(job, run))
-        except OSError as error:
-            run.reason = f"CannotStartContainerError: {error}"
-            attempt = job.current
-            assert attempt is not None
-            attempt.container_reason = run.reason
-            for other in attempt.runs():
-                if other.process is not None:
-                    other.process.kill()
-                    other.process = None
-                    other.exit_code = 137
-            self._end_attempt(job, exit_code=None, reason=FAILED_TO_START)
-            return False
-        return True
-
-    def _container_sink(self, job: LocalJob, run: ContainerRun) -> LineSink:
-        """Where a container's lines go: its CloudWatch stream (ECS), or its pod's log file (EKS)."""
-        if run.log_group is not None and run.log_stream_name is not None:
-            group, stream = run.log_group, run.log_stream_name
-            return lambda line, at: self._sink.write(group, stream, line, at)
-        assert job.current is not None and job.current.pod_name is not None
-        directory = Path(self._workdir.name, "pods", job.current.pod_name)
-        directory.mkdir(parents=True, exist_ok=True)
-        path = directory / f"{run.name}.log"
-
-        def write(line: str, at: int) -> None:
-            with path.open("a") as log:
-                log.write(line + "\n")
-
-        return write
-
-    def _job_environment(self, job: LocalJob, environment: Any = None) -> dict[str, str]:
-        """A container's variables: its own (job definition and overrides), then Batch's AWS_BATCH_* ones."""
-        if environment is None and job.container is not None:
-            environment = job.container.get("environment")
-        variables = {item["name"]: str(item.get("value", "")) for item in environment or []}
-        variables.update(
-            {
-                "AWS_BATCH_JOB_ID": job.job_id,
-                "AWS_BATCH_JOB_ATTEMPT": str(len(job.attempts) + 1),
-                "AWS_BATCH_JQ_NAME": job.queue_name,
-                "AWS_BATCH_CE_NAME": job.compute_environment or "",
-            }
-        )
-        if job.array_index is not None:
-            variables["AWS_BATCH_JOB_ARRAY_INDEX"] = str(job.array_index)
-        if job.node_index is not None and job.node_properties is not None:
-            variables["AWS_BATCH_JOB_NODE_INDEX"] = str(job.node_index)
-            variables["AWS_BATCH_JOB_NUM_NODES"] = str(job.node_properties.get("numNodes", 1))
-            variables["AWS_BATCH_JOB_MAIN_NODE_INDEX"] = str(job.node_properties.get("mainNode", 0))
-        return variables
-
-    def _watch_attempt(self, job: LocalJob) -> None:
-        now = time.monotonic()
-        if job.attempt_deadline is not None and now >= job.attempt_deadline and job.sigterm_at is None:
-            job.timed_out = True
-            self._send_sigterm(job)
-        if job.sigterm_at is not None and now - job.sigterm_at >= self.config.terminate_grace_seconds:
-            for process in job.live_processes():
-                process.signal(signal.SIGKILL)
-        if job.process is None:
-            self._watch_containers(job)
-            return
-        exit_code = job.process.exit_code()
-        if exit_code is None:
-            return
-        job.process = None
-        if job.terminate_reason is not None:
-            self._end_attempt(job, exit_code, job.terminate_reason, stopped=True)
-        elif job.timed_out:
-            self._end_attempt(job, exit_code, TIMED_OUT, stopped=True)
-        else:
-            self._end_attempt(job, exit_code, ESSENTIAL_EXITED)
-
-    def _watch_containers(self, job: LocalJob) -> None:
-        """An ECS task or EKS pod: collect each container's exit; end the attempt once all have exited."""
-        attempt = job.current
-        assert attempt is not None
-        for run in attempt.runs():
-            if run.process is None:
-                continue
-            code = run.process.exit_code()
-            if code is None:
-                continue
-            run.process, run.exit_code = None, code
-            if job.ecs_properties is not None and run.essential and attempt.ended_by is None:
-                attempt.ended_by = run  # as ECS does: an essential container's exit stops the task's others
-                self._send_sigterm(job)
-        if job.eks_properties is not None and not self._advance_pod(job, attempt):
-            return
-        if any(run.process is not None for run in attempt.runs()):
-            return
-        if job.eks_properties is not None and job.sigterm_at is None and not self._pod_done(attempt):
-            return
-        code, reason = self._task_outcome(job, attempt)
-        if job.terminate_reason is not None:
-            self._end_attempt(job, code, job.terminate_reason, stopped=True)
-        elif job.timed_out:
-            self._end_attempt(job, code, TIMED_OUT, stopped=True)
-        else:
-            self._end_attempt(job, code, reason)
-
-    @staticmethod
-    def _pod_done(attempt: Attempt) -> bool:
-        """Every container exited, or an init container failed (then the pod's containers never start)."""
-        if any(run.exited and run.exit_code != 0 for run in attempt.init_containers):
-            return True
-        return all(run.exited for run in attempt.runs())
-
-    @staticmethod
-    def _task_outcome(job: LocalJob, attempt: Attempt) -> tuple[int | None, str]:
-        """(exit code, statusReason) that decide an ECS or EKS attempt.
-
-        ECS: the essential container whose exit ended the task. EKS: the first container (init containers
-        first) that exited non-zero, else 0: a pod fails if any of its containers fails.
-        """
-        if job.ecs_properties is not None:
-            deciding = attempt.ended_by or next((run for run in attempt.containers if run.essential), None)
-            return (deciding.exit_code if deciding is not None else None), ESSENTIAL_EXITED
-        failed = next((run for run in attempt.runs() if run.exited and run.exit_code != 0), None)
-        if failed is None:
-            return 0, POD_SUCCEEDED
-        return failed.exit_code, POD_FAILED
-
-    def _end_attempt(self, job: LocalJob, exit_code: int | None, reason: str, stopped: bool = False) -> None:
-        """Record the attempt, then decide: SUCCEEDED, another attempt, or FAILED.
-
-        A stopped attempt (TerminateJob, timeout) fails whatever its exit code and is never retried.
-        """
-        attempt = job.current
-        assert attempt is not None
-        attempt.exit_code, attempt.stopped_at, attempt.status_reason = exit_code, now_ms(), reason
-        job.attempts.append(attempt)
-        job.current = None
-        self._release(job)
-        if exit_code == 0 and not stopped:
-            job.enter("SUCCEEDED", reason)
-        elif (
-            not stopped
-            and not job.retries_removed
-            and rules.should_retry(job.retry_strategy, len(job.attempts), exit_code, attempt.container_reason, reason)
-        ):
-            job.timed_out = False
-            job.enter("RUNNABLE", reason)
-        else:
-            job.enter("FAILED", reason)
-
-    # ----- array and multi-node parents -------------------------------------------------------------
-
-    def _advance_parent(self, job: LocalJob) -> None:
-        if job.status == "SUBMITTED":
-            if job.dwell() >= self.config.submitted_seconds:
-                self._spawn_children(job)
-                job.enter("PENDING")
-            return
-        if job.is_multi_node_parent:
-            self._advance_multi_node(job)
-            return
-        if all(child.done for child in job.children):
-            if job.cancel_reason is not None:
-                self._fail(job, job.cancel_reason)
-            elif all(child.status == "SUCCEEDED" for child in job.children):
-                job.enter("SUCCEEDED", "All child jobs succeeded")
-            else:
-                self._fail(job, ARRAY_CHILD_FAILED)
-
-    def _advance_multi_node(self, job: LocalJob) -> None:
-        assert job.node_properties is not None
-        main = job.children[int(job.node_properties.get("mainNode", 0))]
-        if main.done:
-            for node in job.children:
-                self._terminate(node, "Main node exited")
-            if all(node.done for node in job.children):
-                job.attempts = list(main.attempts)
-                job.enter(main.status, job.cancel_reason or main.status_reason)
-        elif main.status != job.status:
-            job.started_at = main.started_at
-            job.enter(main.status)
-
-    def _spawn_children(self, job: LocalJob) -> None:
-        if job.is_array_parent:
-            assert job.array_size is not None
-            for index in range(job.array_size):
-                self._add_child(job, f"{job.job_id}:{index}", job.container, array_index=index)
-            return
-        assert job.node_properties is not None
-        num_nodes = int(job.node_properties.get("numNodes", 1))
-        for index in range(num_nodes):
-            container: dict[str, Any] = {}
-            for node_range in job.node_properties.get("nodeRangeProperties") or []:
-                if index in rules.parse_node_range(str(node_range["targetNodes"]), num_nodes):
-                    container = copy.deepcopy(node_range.get("container") or {})
-            for override in job.node_overrides:
-                if index in rules.parse_node_range(str(override["targetNodes"]), num_nodes):
-                    container = rules.apply_container_overrides(container, override.get("containerOverrides"))
-            self._add_child(job, f"{job.job_id}#{index}", container, node_index=index)
-
-    def _add_child(
-        self,
-        parent: LocalJob,
-        job_id: str,
-        container: dict[str, Any] | None,
-        array_index: int | None = None,
-        node_index: int | None = None,
-    ) -> None:
-        depends_on = parent.depends_on if node_index is None else []
-        child = LocalJob(
-            job_id=job_id,
-            job_arn=self._job_arn(job_id),
-            name=parent.name,
-            queue_arn=parent.queue_arn,
-            queue_name=parent.queue_name,
-            job_definition_arn=parent.job_definition_arn,
-            job_definition_name=parent.job_definition_name,
-            seq=next(self._seq),
-            container=copy.deepcopy(container),
-            parameters=parent.parameters,
-            ecs_properties=copy.deepcopy(parent.ecs_properties),
-            eks_properties=copy.deepcopy(parent.eks_properties),
-            depends_on=depends_on,
-            retry_strategy=parent.retry_strategy,
-            timeout=parent.timeout,
-            tags=parent.tags,
-            propagate_tags=parent.propagate_tags,
-            platform_capabilities=parent.platform_capabilities,
-            share_identifier=parent.share_identifier,
-            scheduling_priority=parent.scheduling_priority,
-            array_index=array_index,
-            node_properties=parent.node_properties if node_index is not None else None,
-            node_index=node_index,
-            parent=parent,
-            status="PENDING",
-            retries_removed=parent.retries_removed,
-        )
-        child.vcpus = self._vcpus(child)
-        parent.children.append(child)
-        self._jobs[job_id] = child
-
-
-def _ecs_of(definition: Any) -> dict[str, Any] | None:
-    """A job definition's ecsProperties: moto does not know them; the local Batch's RegisterJobDefinition keeps them
-    on the definition (api.py)."""
-    return getattr(definition, "ecs_properties", None)
+            self._scheduler.tick()
