@@ -6,12 +6,16 @@ thousand waiting jobs cost ten DescribeJobs calls a cycle, not a thousand. Every
 `JobEvent` (airflow_batch_plus/waiting.py): it carries the job's full snapshot, because the operator
 or sensor that resumes is a fresh instance, and the log cursor, for a caller that follows the job on
 with a new trigger (the operator and the sensor resume only to end, and do not read it).
+
+Its parts: what it follows (the job and its children) is `triggers/follower.py`; what it shows of the job
+in the task log, `triggers/output.py`; where it saves its place for a restart, `triggers/checkpoint.py`;
+whether a killed trigger's task has ended, `triggers/handover.py`; whether to stop the job, the job's
+`StopGuard` (`ownership.py`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 from collections.abc import AsyncIterator
 from functools import cached_property
@@ -22,21 +26,15 @@ from airflow.triggers.base import BaseTrigger, TriggerEvent
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy
 from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.ownership import ExitPath, StopGuard, TaskLeft
-from airflow_batch_plus.triggers.line_clock import LineClock
-from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
+from airflow_batch_plus.triggers.follower import JobFollower
+from airflow_batch_plus.triggers.output import JobOutput
+from airflow_batch_plus.triggers.poller import JobPoller
 from airflow_batch_plus.waiting import EventStatus, JobEvent  # EventStatus: importable here as before
 
 if TYPE_CHECKING:
-    from airflow_batch_plus.hooks.logs import LogCursor, LogLine
-    from airflow_batch_plus.jobs import LogStream
+    from airflow_batch_plus.hooks.logs import LogCursor
     from airflow_batch_plus.triggers.checkpoint import CursorCheckpoint, SavedState
 
-# After the job ends, CloudWatch may still ingest its last lines for a few seconds: keep reading
-# this often until two reads in a row bring nothing, the last of them at least INGESTION_LAG after
-# the job stopped, or until MAX_DRAIN_SECONDS have passed.
-DRAIN_INTERVAL_SECONDS = 1.0
-INGESTION_LAG_SECONDS = 2.0
-MAX_DRAIN_SECONDS = 30.0
 # on_kill has a SIGKILL or the triggerer's own bound behind it: stop within this.
 STOP_TIMEOUT_SECONDS = 20.0
 
@@ -111,15 +109,11 @@ class BatchJobTrigger(BaseTrigger):
         self.max_runnable_seconds = max_runnable_seconds
         self.deadline_reason = deadline_reason
         self.masked_environment = sorted(set(masked_environment or ()))
-        self._masked_values: set[str] = set()
-        self._log_read_failures = 0
-        self._unsaved_lines = 0
-        self._line_clock = LineClock()
         self._cursor_saved = False  # the checkpoint holds something of this trigger's, for the task to clear
         self._runnable_since: float | None = None  # when the job was first seen RUNNABLE (this attempt's wait)
         self._saved_runnable_since: float | None = None  # the runnable clock the checkpoint holds
         self._supervisor: SupervisorWatch | None = None
-        self._told_where_eks_output_is = False
+        self._output: JobOutput | None = None  # made when the trigger runs (it needs the loop's poller)
         # Triggers serialized by 0.1.0 carry these two as arguments; a triggerer rebuilding one after an
         # upgrade passes them back. They start the state when no checkpoint was saved and are not serialized.
         self._legacy_cursor = log_cursor
@@ -165,7 +159,10 @@ class BatchJobTrigger(BaseTrigger):
             if self.stream_logs and saved.cursor.get("streams"):
                 cursor = LogCursor.from_dict(saved.cursor)
                 self.log.info("Resuming the job's log lines after the last one logged before the triggerer restarted")
-        follower = _JobFollower(self.poller, self.job_id, self.poll_interval, with_children=self.stream_logs)
+        output = self._output = JobOutput(
+            self.job_id, self.log, self.poller, enabled=self.stream_logs, masked_environment=self.masked_environment
+        )
+        follower = JobFollower(self.poller, self.job_id, self.poll_interval, with_children=self.stream_logs)
         snapshot: JobSnapshot | None = None
         try:
             while True:
@@ -176,15 +173,15 @@ class BatchJobTrigger(BaseTrigger):
                         EventStatus.TIMEOUT, ExitPath.DEADLINE_PASSED, snapshot, cursor, self.deadline_reason
                     )
                     return
-                self._tell_where_eks_output_is(snapshot)
-                if self.stream_logs:
-                    self._mask_environment(follower.jobs())
-                    await self._log_new_lines(follower.log_streams(), cursor)
+                output.tell_where_eks_output_is(snapshot)
+                if output.enabled:
+                    output.mask_environment(follower.jobs())
+                    await output.log_new_lines(follower.log_streams(), cursor)
                 self._time_runnable(snapshot)
                 await self._save_state(cursor)
                 if snapshot.is_done:
-                    if self.stream_logs:
-                        await self._drain_logs(follower, snapshot, cursor)
+                    if output.enabled:
+                        await output.drain(follower, snapshot, cursor, lambda: self._save_state(cursor))
                     status = EventStatus.SUCCESS if snapshot.status is JobStatus.SUCCEEDED else EventStatus.FAILED
                     yield self._event(status, snapshot, cursor, f"Batch job {self.job_id} {snapshot.status.value}")
                     return
@@ -270,81 +267,6 @@ class BatchJobTrigger(BaseTrigger):
         since, limit = self._runnable_since, self.max_runnable_seconds
         return since is not None and limit is not None and time.time() - since > limit
 
-    # Logs
-
-    async def _log_new_lines(self, streams: list[LogStream], cursor: LogCursor) -> int | None:
-        """Log the lines not logged yet; how many were read, or None if CloudWatch could not be read.
-
-        A failed read (after botocore's retries) does not end the wait: the job matters more than its
-        logs, and the cursor has not moved, so the next read picks up every line this one missed.
-        """
-        if not streams:
-            return 0
-        try:
-            lines: list[LogLine] = await self.poller.read_logs(streams, cursor)
-        except Exception as error:
-            if _is_refusal(error):  # no permission, no such group... : reading again cannot help
-                self.log.error(
-                    "CloudWatch Logs refused to read the job's log streams (%s); waiting for the job without "
-                    "showing its lines. The role needs logs:FilterLogEvents on its log group (docs/iam.md)",
-                    error,
-                )
-                self.stream_logs = False
-                return None
-            self._log_read_failures += 1
-            self.log.warning(
-                "Could not read the job's CloudWatch logs (%s); reading again later, from where logging stopped",
-                error,
-            )
-            return None
-        self._log_read_failures = 0
-        # Airflow's structlog loggers keep a `timestamp` given to them; a plain logging.Logger takes no such field.
-        dated = not isinstance(self.log, logging.Logger)
-        for line in lines:
-            if cursor.is_new(line):
-                if dated:
-                    self.log.info(line.render(), timestamp=self._line_clock.timestamp(line))
-                else:
-                    self.log.info(line.render())
-                cursor.mark(line)
-                self._unsaved_lines += 1
-        return len(lines)
-
-    def _tell_where_eks_output_is(self, snapshot: JobSnapshot) -> None:
-        """An EKS job's output is in its pod's logs, not CloudWatch: say so once, naming the pod once it runs
-        (or, for an array or a job that ends before any pod ran, without naming one)."""
-        if self._told_where_eks_output_is or not snapshot.is_eks:
-            return
-        if snapshot.pod_name is None and not (snapshot.is_done or snapshot.is_array_parent):
-            return  # its pod is named once it starts
-        self._told_where_eks_output_is = True
-        if snapshot.pod_name is not None:
-            self.log.info(
-                "EKS job %s: its output is in the pod's logs (kubectl logs %s -n %s --all-containers), not "
-                "CloudWatch. A retry runs in a new pod: DescribeJobs' eksAttempts names each",
-                self.job_id,
-                snapshot.pod_name,
-                snapshot.pod_namespace or "<the compute environment's kubernetesNamespace>",
-            )
-        else:
-            self.log.info(
-                "EKS job %s: its output is in its pods' logs (kubectl logs <pod> -n <namespace>), not CloudWatch. "
-                "DescribeJobs names each pod (eksProperties.podProperties.podName, eksAttempts)",
-                self.job_id,
-            )
-
-    def _mask_environment(self, jobs: list[JobSnapshot]) -> None:
-        """Register the values of `masked_environment` with this process's secrets masker (once each), so a
-        job that prints its own secret shows *** in the task log, in the triggerer as in a worker."""
-        from airflow.sdk.log import mask_secret
-
-        for job in jobs:
-            for name in self.masked_environment:
-                value = job.environment.get(name)
-                if value and value not in self._masked_values:
-                    mask_secret(value, name)
-                    self._masked_values.add(value)
-
     @cached_property
     def _checkpoint(self) -> CursorCheckpoint | None:
         """Where the cursor is saved: only for a task's trigger in a triggerer (which sets task_instance
@@ -380,7 +302,8 @@ class BatchJobTrigger(BaseTrigger):
         at the job, so a RUNNABLE sighting is saved once, at most a poll or a few later.
         """
         clock_moved = self.max_runnable_seconds is not None and self._runnable_since != self._saved_runnable_since
-        checkpoint = self._checkpoint if self._unsaved_lines or clock_moved else None
+        unsaved_lines = self._output.unsaved_lines if self._output is not None else 0
+        checkpoint = self._checkpoint if unsaved_lines or clock_moved else None
         if checkpoint is None or not checkpoint.due():  # over the process's save budget: a later look saves
             return
         runnable_since = self._runnable_since
@@ -389,31 +312,10 @@ class BatchJobTrigger(BaseTrigger):
         except Exception as error:
             self.log.warning("Could not save the log cursor (%s); trying again at the next look at the job", error)
             return
-        self._unsaved_lines = 0
+        if self._output is not None:
+            self._output.unsaved_lines = 0
         self._saved_runnable_since = runnable_since
         self._cursor_saved = True
-
-    async def _drain_logs(self, follower: _JobFollower, snapshot: JobSnapshot, cursor: LogCursor) -> None:
-        """Read the job's last lines: CloudWatch ingests them seconds after they were written."""
-        stopped = (snapshot.stopped_at or time.time() * 1000) / 1000
-        started = time.time()
-        empty_reads = 0
-        while self.stream_logs and time.time() - started < MAX_DRAIN_SECONDS:
-            settled = time.time() >= stopped + INGESTION_LAG_SECONDS
-            if empty_reads >= 2 and settled and follower.children_done():
-                return
-            await asyncio.sleep(DRAIN_INTERVAL_SECONDS)
-            follower.take_child_updates()
-            self._mask_environment(follower.jobs())
-            read = await self._log_new_lines(follower.log_streams(), cursor)
-            await self._save_state(cursor)
-            empty_reads = empty_reads + 1 if read == 0 else 0  # a failed read proves nothing: read again
-        if self._log_read_failures:
-            self.log.warning(
-                "The job's last lines could not be read from CloudWatch in %.0f s; they are in its log streams: %s",
-                MAX_DRAIN_SECONDS,
-                ", ".join(f"{stream.group}/{stream.name}" for stream in follower.log_streams()),
-            )
 
     # Stopping
 
@@ -458,64 +360,3 @@ class BatchJobTrigger(BaseTrigger):
             stop_outcome=self._stop_guard.outcome,
         )
         return TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
-
-
-def _is_refusal(error: BaseException) -> bool:
-    """An AWS answer that will not change by asking again (no permission, no such group, a bad request)."""
-    from botocore.exceptions import ClientError
-
-    from airflow_batch_plus.hooks.batch import retry_outcome
-
-    return isinstance(error, ClientError) and retry_outcome(error) is None
-
-
-class _JobFollower:
-    """A job's watch plus, when its logs are wanted, the watches of an array's children or a job's nodes."""
-
-    def __init__(self, poller: JobPoller, job_id: str, interval: float, *, with_children: bool):
-        self.poller = poller
-        self.interval = interval
-        self.with_children = with_children
-        self.watch: JobWatch = poller.watch(job_id, interval)
-        self.children: dict[str, JobWatch] = {}
-        self.latest: dict[str, JobSnapshot] = {}
-        self.snapshot: JobSnapshot | None = None
-
-    async def next(self, timeout: float | None) -> JobSnapshot:
-        snapshot = await asyncio.wait_for(self.watch.next(), timeout=timeout)
-        self.snapshot = snapshot
-        if self.with_children and not self.children:
-            for child_id in snapshot.child_job_ids():
-                self.children[child_id] = self.poller.watch(child_id, self.interval)
-        self.take_child_updates()
-        return snapshot
-
-    def take_child_updates(self) -> None:
-        for child_id, watch in self.children.items():
-            for update in watch.take_pending():
-                if isinstance(update, JobSnapshot):
-                    self.latest[child_id] = update
-                    if update.is_done:
-                        watch.close()
-
-    def children_done(self) -> bool:
-        return all(child_id in self.latest and self.latest[child_id].is_done for child_id in self.children)
-
-    def jobs(self) -> list[JobSnapshot]:
-        """The job and the children or nodes seen so far."""
-        return [job for job in (self.snapshot, *self.latest.values()) if job is not None]
-
-    def log_streams(self) -> list[LogStream]:
-        """Every stream once. A job with children logs through them only: a multi-node parent reports its
-        main node's stream as its own, and the node's copy carries the label (`[node 0]`) to show."""
-        jobs = list(self.latest.values()) if self.children else [self.snapshot] if self.snapshot else []
-        streams: dict[str, LogStream] = {}
-        for job in jobs:
-            for stream in job.log_streams:
-                streams.setdefault(stream.key, stream)
-        return list(streams.values())
-
-    def close(self) -> None:
-        self.watch.close()
-        for watch in self.children.values():
-            watch.close()
