@@ -10,10 +10,12 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+
+from airflow_batch_plus.environment import described_environment
 
 DEFAULT_LOG_GROUP = "/aws/batch/job"
 MAX_REASON_LENGTH = 1024
@@ -315,7 +317,7 @@ class JobSnapshot:
             is_eks="eksProperties" in item,
             pod_name=pod.get("podName") or eks_attempt.get("podName"),
             pod_namespace=(pod.get("metadata") or {}).get("namespace") or eks_attempt.get("podNamespace"),
-            environment=_environment(item),
+            environment=described_environment(item),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -415,96 +417,6 @@ def log_group_of(log_configuration: Mapping[str, Any] | None) -> str:
     return DEFAULT_LOG_GROUP
 
 
-# Where environment variables sit: in a SubmitJob request's overrides, and in a DescribeJobs item.
-_REQUEST_ENVIRONMENT_FIELDS = ("containerOverrides", "ecsPropertiesOverride", "eksPropertiesOverride")
-_DESCRIBED_ENVIRONMENT_FIELDS = ("container", "ecsProperties", "eksProperties")
-
-
-@dataclass(frozen=True)
-class EnvironmentHolder:
-    """One mapping that carries environment variables (a container, an ECS container, an EKS container),
-    with its path in the request or item, as a validation message names it."""
-
-    kind: str  # "container", "ecs" or "eks"
-    path: str
-    fields: Mapping[str, Any]
-
-    @property
-    def key(self) -> str:
-        """EKS containers call their variables `env`; the others call them `environment`."""
-        return "env" if self.kind == "eks" else "environment"
-
-    @property
-    def variables_path(self) -> str:
-        return f"{self.path}.{self.key}"
-
-    @property
-    def variables(self) -> list[Any]:
-        """The holder's variables as given (not checked); none unless they are a list."""
-        return _items(self.fields.get(self.key))
-
-
-def environment_holders(spec: Mapping[str, Any], *, described: bool = False) -> Iterator[EnvironmentHolder]:
-    """Every place a SubmitJob request's overrides set environment variables (or, `described`, where a
-    DescribeJobs item lists them): the container, each ECS container, each EKS container and init
-    container, then each node override's container, ECS containers and EKS containers.
-
-    The one walk of these shapes: masking, validation and snapshots all read it, so a place added here
-    is masked, checked and kept alike. Parts not shaped as Batch documents them (not a mapping, not a
-    list) are skipped: validation reports those by their shape, and they carry no variables.
-    """
-    container, ecs, eks = _DESCRIBED_ENVIRONMENT_FIELDS if described else _REQUEST_ENVIRONMENT_FIELDS
-    yield from _holders_in(spec, "", container, ecs, eks)
-    if not described:
-        nodes = _mapping(spec.get("nodeOverrides")).get("nodePropertyOverrides")
-        for index, node in enumerate(_items(nodes)):
-            if isinstance(node, Mapping):
-                yield from _holders_in(node, f"nodeOverrides.nodePropertyOverrides[{index}].", container, ecs, eks)
-
-
-def environment_variables(spec: Mapping[str, Any], *, described: bool = False) -> Iterator[tuple[Any, Any]]:
-    """(name, value) of each variable `environment_holders` finds, as given: either may be None."""
-    for holder in environment_holders(spec, described=described):
-        for variable in holder.variables:
-            if isinstance(variable, Mapping):
-                yield variable.get("name"), variable.get("value")
-
-
-def override_environment_values(request: Mapping[str, Any]) -> list[str]:
-    """The environment values a SubmitJob request overrides, wherever they sit (container, node, ECS, EKS)."""
-    return [str(value) for _, value in environment_variables(request) if value]
-
-
-def override_environment_names(request: Mapping[str, Any]) -> list[str]:
-    """The names of the environment variables a SubmitJob request overrides (their values may be secrets)."""
-    return sorted({str(name) for name, value in environment_variables(request) if value and name})
-
-
-def _holders_in(
-    spec: Mapping[str, Any], prefix: str, container: str, ecs: str, eks: str
-) -> Iterator[EnvironmentHolder]:
-    if isinstance(spec.get(container), Mapping):
-        yield EnvironmentHolder("container", f"{prefix}{container}", spec[container])
-    for task_index, task in enumerate(_items(_mapping(spec.get(ecs)).get("taskProperties"))):
-        for index, ecs_container in enumerate(_items(_mapping(task).get("containers"))):
-            if isinstance(ecs_container, Mapping):
-                path = f"{prefix}{ecs}.taskProperties[{task_index}].containers[{index}]"
-                yield EnvironmentHolder("ecs", path, ecs_container)
-    pod = _mapping(_mapping(spec.get(eks)).get("podProperties"))
-    for kind in ("containers", "initContainers"):
-        for index, eks_container in enumerate(_items(pod.get(kind))):
-            if isinstance(eks_container, Mapping):
-                yield EnvironmentHolder("eks", f"{prefix}{eks}.podProperties.{kind}[{index}]", eks_container)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
 def _parse_attempt(attempt: Mapping[str, Any], job: Mapping[str, Any]) -> Attempt:
     container = attempt.get("container") or {}
     streams: list[LogStream] = []
@@ -534,15 +446,6 @@ def _ecs_container_groups(job: Mapping[str, Any]) -> dict[str, str]:
         for container in task.get("containers") or ():
             groups[container.get("name", "")] = log_group_of(container.get("logConfiguration"))
     return groups
-
-
-def _environment(item: Mapping[str, Any]) -> dict[str, str]:
-    """Every environment variable of a DescribeJobs item: its container, its ECS containers, its EKS containers."""
-    return {
-        str(name): str(value)
-        for name, value in environment_variables(item, described=True)
-        if name and value is not None
-    }
 
 
 def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) -> tuple[LogStream, ...]:

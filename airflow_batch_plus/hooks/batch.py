@@ -25,6 +25,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
+from airflow_batch_plus.environment import override_environment_values
 from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.jobs import (
     DESCRIBE_BATCH_SIZE,
@@ -39,7 +40,6 @@ from airflow_batch_plus.jobs import (
     StopPolicy,
     decide_stop,
     list_jobs_filter,
-    override_environment_values,
     trim_reason,
 )
 from airflow_batch_plus.validation import validate_request, validate_submit_job

@@ -18,6 +18,7 @@ from airflow.sdk import BaseOperator
 
 from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
+from airflow_batch_plus.environment import override_environment_names
 from airflow_batch_plus.jobs import (
     DEFAULT_LOG_GROUP,
     JobSnapshot,
@@ -25,7 +26,6 @@ from airflow_batch_plus.jobs import (
     StopPolicy,
     check_job_name,
     make_job_name,
-    override_environment_names,
     trim_reason,
 )
 from airflow_batch_plus.orphans import SupervisorWatch
