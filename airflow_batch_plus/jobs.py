@@ -2,7 +2,8 @@
 
 Pure and without I/O, so hooks, triggers, operators and tests all read one definition of a job.
 A `JobSnapshot` is parsed once from one DescribeJobs item; everything downstream (waiting, logs, the
-stop decision, XCom) reads the snapshot, never the raw dictionary.
+stop decision, XCom) reads the snapshot, never the raw dictionary. Two parts of that parsing have
+modules of their own: the item's log streams (`log_streams`) and its environment (`environment`).
 """
 
 from __future__ import annotations
@@ -10,14 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 from airflow_batch_plus.environment import described_environment
 
-DEFAULT_LOG_GROUP = "/aws/batch/job"
+# `X as X`: re-exported, since the job model has always offered LogStream, DEFAULT_LOG_GROUP and log_group_of.
+from airflow_batch_plus.log_streams import DEFAULT_LOG_GROUP as DEFAULT_LOG_GROUP  # noqa: PLC0414
+from airflow_batch_plus.log_streams import LogStream as LogStream  # noqa: PLC0414
+from airflow_batch_plus.log_streams import attempt_log_streams, discover_log_streams
+from airflow_batch_plus.log_streams import log_group_of as log_group_of  # noqa: PLC0414
+
 MAX_REASON_LENGTH = 1024
 MAX_JOB_NAME_LENGTH = 128
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -174,27 +180,6 @@ DESCRIBE_BATCH_SIZE = 100
 
 
 @dataclass(frozen=True)
-class LogStream:
-    """One CloudWatch log stream of a job. `label` says whose it is (attempt, node, container, child)."""
-
-    group: str
-    name: str
-    label: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        """One string for the stream, used as a cursor's key (log group names cannot contain '|')."""
-        return f"{self.group}|{self.name}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"group": self.group, "name": self.name, "label": self.label}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LogStream:
-        return cls(group=data["group"], name=data["name"], label=data.get("label", ""))
-
-
-@dataclass(frozen=True)
 class Attempt:
     """One attempt of a job: when it ran, how it ended, and its log streams."""
 
@@ -313,7 +298,7 @@ class JobSnapshot:
             node_index=node.get("nodeIndex"),
             is_main_node=node.get("isMainNode"),
             tags=dict(item.get("tags") or {}),
-            log_streams=_discover_log_streams(item, attempts),
+            log_streams=discover_log_streams(item, [attempt.log_streams for attempt in attempts]),
             is_eks="eksProperties" in item,
             pod_name=pod.get("podName") or eks_attempt.get("podName"),
             pod_namespace=(pod.get("metadata") or {}).get("namespace") or eks_attempt.get("podNamespace"),
@@ -408,88 +393,13 @@ class JobSummary:
         )
 
 
-def log_group_of(log_configuration: Mapping[str, Any] | None) -> str:
-    """The CloudWatch log group a container writes to: its awslogs group, else Batch's default."""
-    if log_configuration and log_configuration.get("logDriver", "awslogs") == "awslogs":
-        group = (log_configuration.get("options") or {}).get("awslogs-group")
-        if group:
-            return str(group)
-    return DEFAULT_LOG_GROUP
-
-
 def _parse_attempt(attempt: Mapping[str, Any], job: Mapping[str, Any]) -> Attempt:
     container = attempt.get("container") or {}
-    streams: list[LogStream] = []
-    group = log_group_of((job.get("container") or {}).get("logConfiguration"))
-    if container.get("logStreamName"):
-        streams.append(LogStream(group, container["logStreamName"]))
-    groups = _ecs_container_groups(job)
-    for task in attempt.get("taskProperties") or ():
-        for task_container in task.get("containers") or ():
-            if task_container.get("logStreamName"):
-                name = task_container.get("name", "")
-                group = groups.get(name, DEFAULT_LOG_GROUP)
-                streams.append(LogStream(group, task_container["logStreamName"], name))
     return Attempt(
         started_at=attempt.get("startedAt"),
         stopped_at=attempt.get("stoppedAt"),
         exit_code=container.get("exitCode"),
         reason=container.get("reason"),
         status_reason=attempt.get("statusReason"),
-        log_streams=tuple(streams),
+        log_streams=attempt_log_streams(attempt, job),
     )
-
-
-def _ecs_container_groups(job: Mapping[str, Any]) -> dict[str, str]:
-    groups: dict[str, str] = {}
-    for task in (job.get("ecsProperties") or {}).get("taskProperties") or ():
-        for container in task.get("containers") or ():
-            groups[container.get("name", "")] = log_group_of(container.get("logConfiguration"))
-    return groups
-
-
-def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) -> tuple[LogStream, ...]:
-    """Every stream the item names, oldest attempt first, each once, labelled for a reader.
-
-    Streams are taken from DescribeJobs, never built from ids: on AWS they end in the ECS task id.
-    The current attempt's stream appears on `container` before it shows in `attempts`.
-    """
-    labelled: dict[str, LogStream] = {}
-    prefix = _owner_label(item)
-
-    def add(stream: LogStream, label: str) -> None:
-        if stream.key not in labelled:
-            labelled[stream.key] = LogStream(stream.group, stream.name, " ".join(filter(None, [prefix, label])))
-
-    attempts = list(attempts)
-    container = item.get("container") or {}
-    # The current attempt's streams: the job's container, or each ECS container (labelled by name).
-    current: list[LogStream] = []
-    if container.get("logStreamName"):
-        current.append(LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"]))
-    for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
-        for ecs_container in task.get("containers") or ():
-            if ecs_container.get("logStreamName"):
-                group = log_group_of(ecs_container.get("logConfiguration"))
-                current.append(LogStream(group, ecs_container["logStreamName"], ecs_container.get("name", "")))
-    listed = {stream.key for attempt in attempts for stream in attempt.log_streams}
-    running_unlisted = any(stream.key not in listed for stream in current)
-    # Labels stay the same from one snapshot to the next: once a job has a second attempt, every
-    # attempt is numbered, including the one still running that `attempts` does not list yet.
-    numbered = len(attempts) + running_unlisted > 1
-    for number, attempt in enumerate(attempts, start=1):
-        for stream in attempt.log_streams:
-            add(stream, " ".join(filter(None, [f"attempt {number}" if numbered else "", stream.label])))
-    for stream in current:
-        add(stream, " ".join(filter(None, [f"attempt {len(attempts) + 1}" if numbered else "", stream.label])))
-    return tuple(labelled.values())
-
-
-def _owner_label(item: Mapping[str, Any]) -> str:
-    array = item.get("arrayProperties") or {}
-    if array.get("index") is not None:
-        return f"[{array['index']}]"
-    node = item.get("nodeDetails") or {}
-    if node.get("nodeIndex") is not None:
-        return f"[node {node['nodeIndex']}]"
-    return ""
