@@ -25,7 +25,6 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError, ConnectionError, HTTPClientError
 from tenacity import Retrying, retry_if_exception, stop_after_attempt, wait_random_exponential
 
-from airflow_batch_plus.environment import override_environment_values
 from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.jobs import (
     DESCRIBE_BATCH_SIZE,
@@ -42,6 +41,7 @@ from airflow_batch_plus.jobs import (
     list_jobs_filter,
     trim_reason,
 )
+from airflow_batch_plus.masking import mask_override_environment
 from airflow_batch_plus.validation import validate_request, validate_submit_job
 
 if TYPE_CHECKING:
@@ -498,14 +498,6 @@ def _filter_values(filters: Mapping[str, Any]) -> dict[str, Any]:
     """`filters` with an empty value read as no filter (None): the hook's reading; the kill switch refuses an
     empty name or definition instead, since dropping it would widen what it stops."""
     return {name: None if value == "" else value for name, value in filters.items()}
-
-
-def mask_override_environment(request: Mapping[str, Any]) -> None:
-    """Register every environment value of a SubmitJob request's overrides with Airflow's secrets masker."""
-    from airflow.sdk.log import mask_secret
-
-    for value in override_environment_values(request):
-        mask_secret(value)
 
 
 def _outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:

@@ -258,7 +258,7 @@ class BatchSubmitJobOperator(BaseOperator):
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render, then mask every override environment value before Airflow stores the rendered fields."""
-        from airflow_batch_plus.hooks.batch import mask_override_environment
+        from airflow_batch_plus.masking import mask_override_environment
 
         super().render_template_fields(context, jinja_env)
         mask_override_environment(self._overrides())
