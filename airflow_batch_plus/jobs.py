@@ -114,6 +114,16 @@ def decide_stop(policy: StopPolicy, status: JobStatus | None) -> StopAction:
     return StopAction.CANCEL
 
 
+def outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:
+    """What stopping did to a job `decide_stop` makes no call for: it had already ended, `keep` kept it,
+    or it had started and `cancel` let it run. Beside the decision, so the two cannot drift apart."""
+    if status in DONE:
+        return StopOutcome.ALREADY_DONE
+    if policy is StopPolicy.KEEP:
+        return StopOutcome.KEPT
+    return StopOutcome.LEFT_RUNNING
+
+
 def trim_reason(reason: str) -> str:
     """A stop reason that fits AWS's 1,024 characters (a longer one is a ClientException)."""
     if len(reason) <= MAX_REASON_LENGTH:

@@ -37,6 +37,7 @@ from airflow_batch_plus.jobs import (
     StopOutcome,
     StopPolicy,
     decide_stop,
+    outcome_without_call,
     trim_reason,
 )
 from airflow_batch_plus.listing import filter_values, list_jobs_request
@@ -376,7 +377,7 @@ class BatchHook(BaseBatchPlusHook):
             if job_id in missing:
                 results[job_id] = StopResult(job_id, StopOutcome.NOT_FOUND)
             elif action is StopAction.NONE:
-                results[job_id] = StopResult(job_id, _outcome_without_call(policy, status), status)
+                results[job_id] = StopResult(job_id, outcome_without_call(policy, status), status)
             else:
                 to_send[action].append(job_id)
         for action, ids in to_send.items():
@@ -445,11 +446,3 @@ class BatchHook(BaseBatchPlusHook):
         paginator = self.client.get_paginator("describe_job_definitions")
         pages = paginator.paginate(jobDefinitionName=name, status="ACTIVE")
         return [definition for page in pages for definition in page["jobDefinitions"]]
-
-
-def _outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:
-    if status in DONE:
-        return StopOutcome.ALREADY_DONE
-    if policy is StopPolicy.KEEP:
-        return StopOutcome.KEPT
-    return StopOutcome.LEFT_RUNNING

@@ -31,12 +31,14 @@ from airflow_batch_plus.jobs import (
     JobSummary,
     LogStream,
     StopAction,
+    StopOutcome,
     StopPolicy,
     check_job_name,
     decide_stop,
     list_jobs_filter,
     log_group_of,
     make_job_name,
+    outcome_without_call,
     trim_reason,
 )
 
@@ -203,6 +205,42 @@ def test_decide_stop_follows_the_cancel_and_terminate_contract(
 def test_the_stop_table_covers_every_policy_and_every_status() -> None:
     covered = {(policy, status) for policy, status, _ in STOP_TABLE}
     assert covered == {(policy, status) for policy in StopPolicy for status in [*JobStatus, None]}
+
+
+# What stopping did to a job for which the decision is no call: an ended job is already done whatever
+# the policy, `keep` kept a live (or unknown) one, and `cancel` left a started one running.
+ENDED, KEPT, LEFT = StopOutcome.ALREADY_DONE, StopOutcome.KEPT, StopOutcome.LEFT_RUNNING
+NO_CALL_TABLE: dict[tuple[StopPolicy, JobStatus | None], StopOutcome] = {
+    (T, JobStatus.SUCCEEDED): ENDED,
+    (T, JobStatus.FAILED): ENDED,
+    (C, JobStatus.STARTING): LEFT,
+    (C, JobStatus.RUNNING): LEFT,
+    (C, JobStatus.SUCCEEDED): ENDED,
+    (C, JobStatus.FAILED): ENDED,
+    (K, JobStatus.SUBMITTED): KEPT,
+    (K, JobStatus.PENDING): KEPT,
+    (K, JobStatus.RUNNABLE): KEPT,
+    (K, JobStatus.STARTING): KEPT,
+    (K, JobStatus.RUNNING): KEPT,
+    (K, JobStatus.SUCCEEDED): ENDED,
+    (K, JobStatus.FAILED): ENDED,
+    (K, None): KEPT,
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "expected"),
+    [(policy, status, outcome) for (policy, status), outcome in NO_CALL_TABLE.items()],
+    ids=[f"{policy.value}-{status.value if status else 'unknown'}" for policy, status in NO_CALL_TABLE],
+)
+def test_a_stop_that_makes_no_call_says_why(
+    policy: StopPolicy, status: JobStatus | None, expected: StopOutcome
+) -> None:
+    assert outcome_without_call(policy, status) is expected
+
+
+def test_the_no_call_table_covers_every_decision_to_make_no_call() -> None:
+    assert set(NO_CALL_TABLE) == {(policy, status) for policy, status, action in STOP_TABLE if action is NOTHING}
 
 
 # --- Stop reasons -----------------------------------------------------------------------------
