@@ -65,8 +65,9 @@ def _demo(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from airflow_batch_plus.demo.errors import DemoError
+    from airflow_batch_plus.demo.processes import signals_set
     from airflow_batch_plus.demo.settings import DemoSettings, default_dags_folder
-    from airflow_batch_plus.demo.supervisor import Supervisor, signals_set
+    from airflow_batch_plus.demo.supervisor import Supervisor
 
     state_dir = args.state_dir or (".state/demo-ha" if args.profile == "ha" else ".state/demo")
     settings = DemoSettings(

@@ -2,7 +2,8 @@
 
 Pure and without I/O, so hooks, triggers, operators and tests all read one definition of a job.
 A `JobSnapshot` is parsed once from one DescribeJobs item; everything downstream (waiting, logs, the
-stop decision, XCom) reads the snapshot, never the raw dictionary.
+stop decision, XCom) reads the snapshot, never the raw dictionary. Two parts of that parsing have
+modules of their own: the item's log streams (`log_streams`) and its environment (`environment`).
 """
 
 from __future__ import annotations
@@ -10,12 +11,19 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-DEFAULT_LOG_GROUP = "/aws/batch/job"
+from airflow_batch_plus.environment import described_environment
+
+# `X as X`: re-exported, since the job model has always offered LogStream, DEFAULT_LOG_GROUP and log_group_of.
+from airflow_batch_plus.log_streams import DEFAULT_LOG_GROUP as DEFAULT_LOG_GROUP  # noqa: PLC0414
+from airflow_batch_plus.log_streams import LogStream as LogStream  # noqa: PLC0414
+from airflow_batch_plus.log_streams import attempt_log_streams, discover_log_streams
+from airflow_batch_plus.log_streams import log_group_of as log_group_of  # noqa: PLC0414
+
 MAX_REASON_LENGTH = 1024
 MAX_JOB_NAME_LENGTH = 128
 _JOB_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]{0,127}")
@@ -106,6 +114,16 @@ def decide_stop(policy: StopPolicy, status: JobStatus | None) -> StopAction:
     return StopAction.CANCEL
 
 
+def outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:
+    """What stopping did to a job `decide_stop` makes no call for: it had already ended, `keep` kept it,
+    or it had started and `cancel` let it run. Beside the decision, so the two cannot drift apart."""
+    if status in DONE:
+        return StopOutcome.ALREADY_DONE
+    if policy is StopPolicy.KEEP:
+        return StopOutcome.KEPT
+    return StopOutcome.LEFT_RUNNING
+
+
 def trim_reason(reason: str) -> str:
     """A stop reason that fits AWS's 1,024 characters (a longer one is a ClientException)."""
     if len(reason) <= MAX_REASON_LENGTH:
@@ -169,27 +187,6 @@ def list_jobs_filter(filters: Mapping[str, Any], status: JobStatus | str | None 
 
 DESCRIBE_BATCH_SIZE = 100
 """The most job ids one DescribeJobs call takes."""
-
-
-@dataclass(frozen=True)
-class LogStream:
-    """One CloudWatch log stream of a job. `label` says whose it is (attempt, node, container, child)."""
-
-    group: str
-    name: str
-    label: str = field(default="", compare=False)
-
-    @property
-    def key(self) -> str:
-        """One string for the stream, used as a cursor's key (log group names cannot contain '|')."""
-        return f"{self.group}|{self.name}"
-
-    def to_dict(self) -> dict[str, str]:
-        return {"group": self.group, "name": self.name, "label": self.label}
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> LogStream:
-        return cls(group=data["group"], name=data["name"], label=data.get("label", ""))
 
 
 @dataclass(frozen=True)
@@ -311,11 +308,11 @@ class JobSnapshot:
             node_index=node.get("nodeIndex"),
             is_main_node=node.get("isMainNode"),
             tags=dict(item.get("tags") or {}),
-            log_streams=_discover_log_streams(item, attempts),
+            log_streams=discover_log_streams(item, [attempt.log_streams for attempt in attempts]),
             is_eks="eksProperties" in item,
             pod_name=pod.get("podName") or eks_attempt.get("podName"),
             pod_namespace=(pod.get("metadata") or {}).get("namespace") or eks_attempt.get("podNamespace"),
-            environment=_environment(item),
+            environment=described_environment(item),
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -406,187 +403,13 @@ class JobSummary:
         )
 
 
-def log_group_of(log_configuration: Mapping[str, Any] | None) -> str:
-    """The CloudWatch log group a container writes to: its awslogs group, else Batch's default."""
-    if log_configuration and log_configuration.get("logDriver", "awslogs") == "awslogs":
-        group = (log_configuration.get("options") or {}).get("awslogs-group")
-        if group:
-            return str(group)
-    return DEFAULT_LOG_GROUP
-
-
-# Where environment variables sit: in a SubmitJob request's overrides, and in a DescribeJobs item.
-_REQUEST_ENVIRONMENT_FIELDS = ("containerOverrides", "ecsPropertiesOverride", "eksPropertiesOverride")
-_DESCRIBED_ENVIRONMENT_FIELDS = ("container", "ecsProperties", "eksProperties")
-
-
-@dataclass(frozen=True)
-class EnvironmentHolder:
-    """One mapping that carries environment variables (a container, an ECS container, an EKS container),
-    with its path in the request or item, as a validation message names it."""
-
-    kind: str  # "container", "ecs" or "eks"
-    path: str
-    fields: Mapping[str, Any]
-
-    @property
-    def key(self) -> str:
-        """EKS containers call their variables `env`; the others call them `environment`."""
-        return "env" if self.kind == "eks" else "environment"
-
-    @property
-    def variables_path(self) -> str:
-        return f"{self.path}.{self.key}"
-
-    @property
-    def variables(self) -> list[Any]:
-        """The holder's variables as given (not checked); none unless they are a list."""
-        return _items(self.fields.get(self.key))
-
-
-def environment_holders(spec: Mapping[str, Any], *, described: bool = False) -> Iterator[EnvironmentHolder]:
-    """Every place a SubmitJob request's overrides set environment variables (or, `described`, where a
-    DescribeJobs item lists them): the container, each ECS container, each EKS container and init
-    container, then each node override's container, ECS containers and EKS containers.
-
-    The one walk of these shapes: masking, validation and snapshots all read it, so a place added here
-    is masked, checked and kept alike. Parts not shaped as Batch documents them (not a mapping, not a
-    list) are skipped: validation reports those by their shape, and they carry no variables.
-    """
-    container, ecs, eks = _DESCRIBED_ENVIRONMENT_FIELDS if described else _REQUEST_ENVIRONMENT_FIELDS
-    yield from _holders_in(spec, "", container, ecs, eks)
-    if not described:
-        nodes = _mapping(spec.get("nodeOverrides")).get("nodePropertyOverrides")
-        for index, node in enumerate(_items(nodes)):
-            if isinstance(node, Mapping):
-                yield from _holders_in(node, f"nodeOverrides.nodePropertyOverrides[{index}].", container, ecs, eks)
-
-
-def environment_variables(spec: Mapping[str, Any], *, described: bool = False) -> Iterator[tuple[Any, Any]]:
-    """(name, value) of each variable `environment_holders` finds, as given: either may be None."""
-    for holder in environment_holders(spec, described=described):
-        for variable in holder.variables:
-            if isinstance(variable, Mapping):
-                yield variable.get("name"), variable.get("value")
-
-
-def override_environment_values(request: Mapping[str, Any]) -> list[str]:
-    """The environment values a SubmitJob request overrides, wherever they sit (container, node, ECS, EKS)."""
-    return [str(value) for _, value in environment_variables(request) if value]
-
-
-def override_environment_names(request: Mapping[str, Any]) -> list[str]:
-    """The names of the environment variables a SubmitJob request overrides (their values may be secrets)."""
-    return sorted({str(name) for name, value in environment_variables(request) if value and name})
-
-
-def _holders_in(
-    spec: Mapping[str, Any], prefix: str, container: str, ecs: str, eks: str
-) -> Iterator[EnvironmentHolder]:
-    if isinstance(spec.get(container), Mapping):
-        yield EnvironmentHolder("container", f"{prefix}{container}", spec[container])
-    for task_index, task in enumerate(_items(_mapping(spec.get(ecs)).get("taskProperties"))):
-        for index, ecs_container in enumerate(_items(_mapping(task).get("containers"))):
-            if isinstance(ecs_container, Mapping):
-                path = f"{prefix}{ecs}.taskProperties[{task_index}].containers[{index}]"
-                yield EnvironmentHolder("ecs", path, ecs_container)
-    pod = _mapping(_mapping(spec.get(eks)).get("podProperties"))
-    for kind in ("containers", "initContainers"):
-        for index, eks_container in enumerate(_items(pod.get(kind))):
-            if isinstance(eks_container, Mapping):
-                yield EnvironmentHolder("eks", f"{prefix}{eks}.podProperties.{kind}[{index}]", eks_container)
-
-
-def _mapping(value: Any) -> Mapping[str, Any]:
-    return value if isinstance(value, Mapping) else {}
-
-
-def _items(value: Any) -> list[Any]:
-    return list(value) if isinstance(value, list | tuple) else []
-
-
 def _parse_attempt(attempt: Mapping[str, Any], job: Mapping[str, Any]) -> Attempt:
     container = attempt.get("container") or {}
-    streams: list[LogStream] = []
-    group = log_group_of((job.get("container") or {}).get("logConfiguration"))
-    if container.get("logStreamName"):
-        streams.append(LogStream(group, container["logStreamName"]))
-    groups = _ecs_container_groups(job)
-    for task in attempt.get("taskProperties") or ():
-        for task_container in task.get("containers") or ():
-            if task_container.get("logStreamName"):
-                name = task_container.get("name", "")
-                group = groups.get(name, DEFAULT_LOG_GROUP)
-                streams.append(LogStream(group, task_container["logStreamName"], name))
     return Attempt(
         started_at=attempt.get("startedAt"),
         stopped_at=attempt.get("stoppedAt"),
         exit_code=container.get("exitCode"),
         reason=container.get("reason"),
         status_reason=attempt.get("statusReason"),
-        log_streams=tuple(streams),
+        log_streams=attempt_log_streams(attempt, job),
     )
-
-
-def _ecs_container_groups(job: Mapping[str, Any]) -> dict[str, str]:
-    groups: dict[str, str] = {}
-    for task in (job.get("ecsProperties") or {}).get("taskProperties") or ():
-        for container in task.get("containers") or ():
-            groups[container.get("name", "")] = log_group_of(container.get("logConfiguration"))
-    return groups
-
-
-def _environment(item: Mapping[str, Any]) -> dict[str, str]:
-    """Every environment variable of a DescribeJobs item: its container, its ECS containers, its EKS containers."""
-    return {
-        str(name): str(value)
-        for name, value in environment_variables(item, described=True)
-        if name and value is not None
-    }
-
-
-def _discover_log_streams(item: Mapping[str, Any], attempts: Iterable[Attempt]) -> tuple[LogStream, ...]:
-    """Every stream the item names, oldest attempt first, each once, labelled for a reader.
-
-    Streams are taken from DescribeJobs, never built from ids: on AWS they end in the ECS task id.
-    The current attempt's stream appears on `container` before it shows in `attempts`.
-    """
-    labelled: dict[str, LogStream] = {}
-    prefix = _owner_label(item)
-
-    def add(stream: LogStream, label: str) -> None:
-        if stream.key not in labelled:
-            labelled[stream.key] = LogStream(stream.group, stream.name, " ".join(filter(None, [prefix, label])))
-
-    attempts = list(attempts)
-    container = item.get("container") or {}
-    # The current attempt's streams: the job's container, or each ECS container (labelled by name).
-    current: list[LogStream] = []
-    if container.get("logStreamName"):
-        current.append(LogStream(log_group_of(container.get("logConfiguration")), container["logStreamName"]))
-    for task in (item.get("ecsProperties") or {}).get("taskProperties") or ():
-        for ecs_container in task.get("containers") or ():
-            if ecs_container.get("logStreamName"):
-                group = log_group_of(ecs_container.get("logConfiguration"))
-                current.append(LogStream(group, ecs_container["logStreamName"], ecs_container.get("name", "")))
-    listed = {stream.key for attempt in attempts for stream in attempt.log_streams}
-    running_unlisted = any(stream.key not in listed for stream in current)
-    # Labels stay the same from one snapshot to the next: once a job has a second attempt, every
-    # attempt is numbered, including the one still running that `attempts` does not list yet.
-    numbered = len(attempts) + running_unlisted > 1
-    for number, attempt in enumerate(attempts, start=1):
-        for stream in attempt.log_streams:
-            add(stream, " ".join(filter(None, [f"attempt {number}" if numbered else "", stream.label])))
-    for stream in current:
-        add(stream, " ".join(filter(None, [f"attempt {len(attempts) + 1}" if numbered else "", stream.label])))
-    return tuple(labelled.values())
-
-
-def _owner_label(item: Mapping[str, Any]) -> str:
-    array = item.get("arrayProperties") or {}
-    if array.get("index") is not None:
-        return f"[{array['index']}]"
-    node = item.get("nodeDetails") or {}
-    if node.get("nodeIndex") is not None:
-        return f"[node {node['nodeIndex']}]"
-    return ""

@@ -12,7 +12,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any
 
-from airflow_batch_plus.jobs import check_job_name, environment_holders
+from airflow_batch_plus.environment import environment_holders
+from airflow_batch_plus.jobs import check_job_name
 
 MIN_ARRAY_SIZE = 2
 MAX_ARRAY_SIZE = 10_000

@@ -1,6 +1,6 @@
 """What the demo's Postgres and Redis servers (`servers`) share: finding Debian's binaries, the unprivileged
-user a server runs as when we are root, its own directory and private files, running its tools, and waiting
-for its process to be gone.
+user a server runs as when we are root, its own directory and private files, running its tools, and the end
+of its log. Waiting for its process to be gone is in `processes`, which the supervisor shares.
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ import os
 import pwd
 import stat
 import subprocess
-import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +18,7 @@ from types import TracebackType
 from typing import Self
 
 from airflow_batch_plus.demo.errors import DemoError
+from airflow_batch_plus.demo.processes import tail
 
 POSTGRES_BIN_GLOB = "/usr/lib/postgresql/*/bin"
 """Where Debian installs initdb, pg_ctl and postgres (only a version-picking wrapper of psql is on PATH)."""
@@ -161,24 +161,11 @@ def run_tool(
     )
 
 
-def tail(text: str, lines: int = 20) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
 def read_tail(path: Path) -> str:
     try:
         return tail(path.read_text(errors="replace"))
     except OSError:
         return "(no log)"
-
-
-def gone(pid: int) -> bool:
-    """True once `pid` has exited (a zombie counts as gone: only its parent can reap it)."""
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return True
-    return state == "Z"
 
 
 class LocalServer:
@@ -209,12 +196,3 @@ class LocalServer:
         self, kind: type[BaseException] | None, error: BaseException | None, traceback: TracebackType | None
     ) -> None:
         self.stop()
-
-
-def wait_gone(pid: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while not gone(pid):
-        if time.monotonic() > deadline:
-            return False
-        time.sleep(0.05)
-    return True

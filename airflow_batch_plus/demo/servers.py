@@ -36,6 +36,7 @@ from pathlib import Path
 from typing import IO, Self
 
 from airflow_batch_plus.demo.errors import DemoError, check_port_free, free_port
+from airflow_batch_plus.demo.processes import gone, tail, wait_gone
 from airflow_batch_plus.demo.server_base import (
     MAX_SOCKET_DIR,
     START_TIMEOUT_SECONDS,
@@ -43,14 +44,11 @@ from airflow_batch_plus.demo.server_base import (
     LocalServer,
     Say,
     find_binaries,
-    gone,
     own_directory,
     quiet,
     read_tail,
     run_tool,
     search_dirs,
-    tail,
-    wait_gone,
     write_owned,
 )
 

@@ -13,21 +13,20 @@ Redis (Celery broker) started first from Debian's binaries under the state direc
 the API server, scheduler, DAG processor, two triggerers and two Celery workers (CeleryExecutor), all
 sharing one AIRFLOW_HOME so task logs are local files; stopping ends Airflow first, then Redis and Postgres.
 
-What each component runs and the environment they share are in `settings`; the REST client in `airflow_api`.
+What each component runs and the environment they share are in `settings`; the REST client in `airflow_api`;
+signalling a process group, telling a pid is gone and the command's SIGINT/SIGTERM handling in `processes`.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
 import secrets
 import signal
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
@@ -37,6 +36,7 @@ from airflow_batch_plus.demo.airflow_api import AirflowApi, get_json
 from airflow_batch_plus.demo.errors import DemoError, check_port_free
 from airflow_batch_plus.demo.login import DemoLogin, ensure_login, read_login
 from airflow_batch_plus.demo.private import write_private
+from airflow_batch_plus.demo.processes import gone, signal_group, tail
 from airflow_batch_plus.demo.settings import (
     CELERY_WORKERS,
     DemoSettings,
@@ -49,10 +49,11 @@ from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 if TYPE_CHECKING:
     from airflow_batch_plus.demo.servers import PostgresServer, RedisServer
 
-__all__ = ["DemoError", "Supervisor", "check_port_free", "signals_set"]
+__all__ = ["DemoError", "Supervisor", "check_port_free"]
 
 HEALTHY_COMPONENTS = ("metadatabase", "scheduler", "triggerer", "dag_processor")
 STOP_GRACE_SECONDS = 10.0
+LOG_TAIL_LINES = 30  # of a dead component's log, in the error that reports it
 # What the "ha" profile needs from the `ha` dependency group, by import name.
 HA_MODULES = ("airflow.providers.celery", "celery", "psycopg2", "asyncpg")
 
@@ -166,7 +167,8 @@ class Supervisor:
             [*self._airflow(), *args], env=self.env, capture_output=True, text=True, timeout=timeout, check=False
         )
         if result.returncode != 0:
-            raise DemoError(f"`airflow {' '.join(args)}` failed:\n{_tail(result.stderr or result.stdout)}")
+            output = tail(result.stderr or result.stdout, LOG_TAIL_LINES)
+            raise DemoError(f"`airflow {' '.join(args)}` failed:\n{output}")
         return result.stdout
 
     def _launch(self, name: str, *, append_log: bool) -> None:
@@ -213,18 +215,18 @@ class Supervisor:
         """
         component = self.components[name]
         signalled = time.monotonic()
-        _signal_group(component.process, signum)
+        signal_group(component.process, signum)
         if name in self._paused:
-            _signal_group(component.process, signal.SIGCONT)  # a stopped process acts on SIGTERM once continued
+            signal_group(component.process, signal.SIGCONT)  # a stopped process acts on SIGTERM once continued
         took: float | None
         try:
             component.process.wait(timeout=STOP_GRACE_SECONDS)
             took = time.monotonic() - signalled
         except subprocess.TimeoutExpired:
-            _signal_group(component.process, signal.SIGKILL)
+            signal_group(component.process, signal.SIGKILL)
             component.process.wait()
             took = None
-        _signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
+        signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
         component.log_file.close()
         self._stopped.add(name)
         self._paused.discard(name)
@@ -245,13 +247,13 @@ class Supervisor:
     def pause(self, name: str) -> None:
         """SIGSTOP component `name`'s whole process group: alive but doing nothing, like a stalled process
         (no heartbeat, no work) that its peers must notice. `resume` continues it; `stop` ends it anyway."""
-        _signal_group(self.components[name].process, signal.SIGSTOP)
+        signal_group(self.components[name].process, signal.SIGSTOP)
         self._paused.add(name)
         self.say(f"airflow {name} paused (SIGSTOP to process group {self.components[name].process.pid})")
 
     def resume(self, name: str) -> None:
         """SIGCONT component `name`'s whole process group, after `pause`."""
-        _signal_group(self.components[name].process, signal.SIGCONT)
+        signal_group(self.components[name].process, signal.SIGCONT)
         self._paused.discard(name)
         self.say(f"airflow {name} resumed (SIGCONT)")
 
@@ -261,13 +263,14 @@ class Supervisor:
         for component in self.components.values():
             code = component.process.poll()
             if code is not None and component.name not in self._stopped:
+                log = tail(component.log_path.read_text(errors="replace"), LOG_TAIL_LINES)
                 raise DemoError(
                     f"airflow {component.name} exited with code {code}; its log "
-                    f"({component.log_path}) ends with:\n{_tail(component.log_path.read_text(errors='replace'))}"
+                    f"({component.log_path}) ends with:\n{log}"
                 )
         if self.redis is not None and self.redis.process is not None and self.redis.process.poll() is not None:
             raise DemoError(f"Redis exited with code {self.redis.process.returncode}; see {self.redis.log_path}")
-        if self.postgres is not None and self.postgres.pid is not None and not _running(self.postgres.pid):
+        if self.postgres is not None and self.postgres.pid is not None and gone(self.postgres.pid):
             raise DemoError(f"Postgres (pid {self.postgres.pid}) exited; see {self.postgres.log_path}")
 
     def _wait_healthy(self, url: str, deadline: float) -> None:
@@ -378,13 +381,13 @@ class Supervisor:
         for component in running:
             with contextlib.suppress(psutil.Error):
                 descendants += psutil.Process(component.process.pid).children(recursive=True)
-            _signal_group(component.process, signal.SIGTERM)
-            _signal_group(component.process, signal.SIGCONT)
+            signal_group(component.process, signal.SIGTERM)
+            signal_group(component.process, signal.SIGCONT)
         deadline = time.monotonic() + STOP_GRACE_SECONDS
         for component in running:
             with contextlib.suppress(subprocess.TimeoutExpired):
                 component.process.wait(timeout=max(0.1, deadline - time.monotonic()))
-            _signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
+            signal_group(component.process, signal.SIGKILL)  # whatever is left of the group
             component.process.wait()
             component.log_file.close()
         for leftover in descendants:
@@ -421,35 +424,3 @@ def _importable(module: str) -> bool:
         return find_spec(module) is not None
     except ModuleNotFoundError:  # a parent package is missing
         return False
-
-
-def _running(pid: int) -> bool:
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except OSError:
-        return False
-    return state != "Z"
-
-
-def _signal_group(process: subprocess.Popen[bytes], signum: int) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signum)
-
-
-def _tail(text: str, lines: int = 30) -> str:
-    return "\n".join(text.rstrip().splitlines()[-lines:])
-
-
-@contextmanager
-def signals_set(stop: threading.Event) -> Iterator[None]:
-    """SIGINT and SIGTERM set `stop` while inside (then the previous handlers come back)."""
-
-    def request_stop(signum: int, frame: object) -> None:
-        stop.set()
-
-    previous = {signum: signal.signal(signum, request_stop) for signum in (signal.SIGINT, signal.SIGTERM)}
-    try:
-        yield
-    finally:
-        for signum, handler in previous.items():
-            signal.signal(signum, handler)

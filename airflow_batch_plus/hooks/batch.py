@@ -29,7 +29,6 @@ from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 from airflow_batch_plus.jobs import (
     DESCRIBE_BATCH_SIZE,
     DONE,
-    LIST_JOBS_FILTERS,
     LIVE_IN_ORDER,
     JobSnapshot,
     JobStatus,
@@ -38,10 +37,11 @@ from airflow_batch_plus.jobs import (
     StopOutcome,
     StopPolicy,
     decide_stop,
-    list_jobs_filter,
-    override_environment_values,
+    outcome_without_call,
     trim_reason,
 )
+from airflow_batch_plus.listing import filter_values, list_jobs_request
+from airflow_batch_plus.masking import mask_override_environment
 from airflow_batch_plus.validation import validate_request, validate_submit_job
 
 if TYPE_CHECKING:
@@ -316,7 +316,7 @@ class BatchHook(BaseBatchPlusHook):
         With a filter Batch returns every status in one listing, and ended jobs are skipped here;
         without one, Batch lists one status at a time, so each live status is listed in turn.
         """
-        if any(value is not None for value in _filter_values(one_filter).values()):
+        if any(value is not None for value in filter_values(one_filter).values()):
             for summary in self.list_jobs(job_queue=job_queue, **one_filter):
                 if summary.status not in DONE:
                     yield summary
@@ -377,7 +377,7 @@ class BatchHook(BaseBatchPlusHook):
             if job_id in missing:
                 results[job_id] = StopResult(job_id, StopOutcome.NOT_FOUND)
             elif action is StopAction.NONE:
-                results[job_id] = StopResult(job_id, _outcome_without_call(policy, status), status)
+                results[job_id] = StopResult(job_id, outcome_without_call(policy, status), status)
             else:
                 to_send[action].append(job_id)
         for action, ids in to_send.items():
@@ -446,71 +446,3 @@ class BatchHook(BaseBatchPlusHook):
         paginator = self.client.get_paginator("describe_job_definitions")
         pages = paginator.paginate(jobDefinitionName=name, status="ACTIVE")
         return [definition for page in pages for definition in page["jobDefinitions"]]
-
-
-def list_jobs_request(
-    *,
-    job_queue: str | None = None,
-    array_job_id: str | None = None,
-    multi_node_job_id: str | None = None,
-    status: JobStatus | str | None = None,
-    job_name: str | None = None,
-    job_definition: str | None = None,
-    created_before: datetime | int | None = None,
-    created_after: datetime | int | None = None,
-) -> dict[str, Any]:
-    """The ListJobs request for these arguments, refused with a clear error if Batch would refuse it."""
-    scopes = {"job_queue": job_queue, "array_job_id": array_job_id, "multi_node_job_id": multi_node_job_id}
-    given_scopes = [name for name, value in scopes.items() if value]
-    if len(given_scopes) != 1:
-        raise ValueError(
-            f"ListJobs needs exactly one of job_queue, array_job_id, multi_node_job_id; got {given_scopes or 'none'}"
-        )
-    filters = _filter_values(
-        {
-            "job_name": job_name,
-            "job_definition": job_definition,
-            "created_before": created_before,
-            "created_after": created_after,
-        }
-    )
-    filter_name = list_jobs_filter(filters, status)
-    request: dict[str, Any] = {
-        {"job_queue": "jobQueue", "array_job_id": "arrayJobId", "multi_node_job_id": "multiNodeJobId"}[
-            given_scopes[0]
-        ]: scopes[given_scopes[0]]
-    }
-    if status is not None:
-        try:
-            request["jobStatus"] = JobStatus(str(status).upper()).value
-        except ValueError:
-            choices = ", ".join(member.value for member in JobStatus)
-            raise ValueError(f"status={status!r} is not a Batch job status: use one of {choices}") from None
-    if filter_name is not None:
-        value = filters[filter_name]
-        text = str(int(value.timestamp() * 1000)) if isinstance(value, datetime) else str(value)
-        request["filters"] = [{"name": LIST_JOBS_FILTERS[filter_name], "values": [text]}]
-    validate_request("ListJobs", request)
-    return request
-
-
-def _filter_values(filters: Mapping[str, Any]) -> dict[str, Any]:
-    """`filters` with an empty value read as no filter (None): the hook's reading; the kill switch refuses an
-    empty name or definition instead, since dropping it would widen what it stops."""
-    return {name: None if value == "" else value for name, value in filters.items()}
-
-
-def mask_override_environment(request: Mapping[str, Any]) -> None:
-    """Register every environment value of a SubmitJob request's overrides with Airflow's secrets masker."""
-    from airflow.sdk.log import mask_secret
-
-    for value in override_environment_values(request):
-        mask_secret(value)
-
-
-def _outcome_without_call(policy: StopPolicy, status: JobStatus | None) -> StopOutcome:
-    if status in DONE:
-        return StopOutcome.ALREADY_DONE
-    if policy is StopPolicy.KEEP:
-        return StopOutcome.KEPT
-    return StopOutcome.LEFT_RUNNING

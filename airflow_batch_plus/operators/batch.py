@@ -18,13 +18,13 @@ from airflow.sdk import BaseOperator
 
 from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
+from airflow_batch_plus.environment import override_environment_names
 from airflow_batch_plus.jobs import (
     DEFAULT_LOG_GROUP,
     JobSnapshot,
     JobStatus,
     StopPolicy,
     check_job_name,
-    override_environment_names,
 )
 from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.ownership import (
@@ -250,7 +250,7 @@ class BatchSubmitJobOperator(BaseOperator):
 
     def render_template_fields(self, context: Context, jinja_env: Any = None) -> None:
         """Render, then mask every override environment value before Airflow stores the rendered fields."""
-        from airflow_batch_plus.hooks.batch import mask_override_environment
+        from airflow_batch_plus.masking import mask_override_environment
 
         super().render_template_fields(context, jinja_env)
         mask_override_environment(self._overrides())

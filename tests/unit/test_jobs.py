@@ -31,15 +31,14 @@ from airflow_batch_plus.jobs import (
     JobSummary,
     LogStream,
     StopAction,
+    StopOutcome,
     StopPolicy,
     check_job_name,
     decide_stop,
-    environment_holders,
     list_jobs_filter,
     log_group_of,
     make_job_name,
-    override_environment_names,
-    override_environment_values,
+    outcome_without_call,
     trim_reason,
 )
 
@@ -206,6 +205,42 @@ def test_decide_stop_follows_the_cancel_and_terminate_contract(
 def test_the_stop_table_covers_every_policy_and_every_status() -> None:
     covered = {(policy, status) for policy, status, _ in STOP_TABLE}
     assert covered == {(policy, status) for policy in StopPolicy for status in [*JobStatus, None]}
+
+
+# What stopping did to a job for which the decision is no call: an ended job is already done whatever
+# the policy, `keep` kept a live (or unknown) one, and `cancel` left a started one running.
+ENDED, KEPT, LEFT = StopOutcome.ALREADY_DONE, StopOutcome.KEPT, StopOutcome.LEFT_RUNNING
+NO_CALL_TABLE: dict[tuple[StopPolicy, JobStatus | None], StopOutcome] = {
+    (T, JobStatus.SUCCEEDED): ENDED,
+    (T, JobStatus.FAILED): ENDED,
+    (C, JobStatus.STARTING): LEFT,
+    (C, JobStatus.RUNNING): LEFT,
+    (C, JobStatus.SUCCEEDED): ENDED,
+    (C, JobStatus.FAILED): ENDED,
+    (K, JobStatus.SUBMITTED): KEPT,
+    (K, JobStatus.PENDING): KEPT,
+    (K, JobStatus.RUNNABLE): KEPT,
+    (K, JobStatus.STARTING): KEPT,
+    (K, JobStatus.RUNNING): KEPT,
+    (K, JobStatus.SUCCEEDED): ENDED,
+    (K, JobStatus.FAILED): ENDED,
+    (K, None): KEPT,
+}
+
+
+@pytest.mark.parametrize(
+    ("policy", "status", "expected"),
+    [(policy, status, outcome) for (policy, status), outcome in NO_CALL_TABLE.items()],
+    ids=[f"{policy.value}-{status.value if status else 'unknown'}" for policy, status in NO_CALL_TABLE],
+)
+def test_a_stop_that_makes_no_call_says_why(
+    policy: StopPolicy, status: JobStatus | None, expected: StopOutcome
+) -> None:
+    assert outcome_without_call(policy, status) is expected
+
+
+def test_the_no_call_table_covers_every_decision_to_make_no_call() -> None:
+    assert set(NO_CALL_TABLE) == {(policy, status) for policy, status, action in STOP_TABLE if action is NOTHING}
 
 
 # --- Stop reasons -----------------------------------------------------------------------------
@@ -812,80 +847,3 @@ def test_list_jobs_takes_one_filter_and_no_status_beside_it() -> None:
         list_jobs_filter({"job_name": "a*", "job_definition": None, "created_after": 5})
     with pytest.raises(ValueError, match=r"^status and job_definition cannot be combined: with a filter Batch ignores"):
         list_jobs_filter({"job_definition": "d"}, JobStatus.RUNNING)
-
-
-def _variables(*pairs: tuple[str, str]) -> list[dict[str, str]]:
-    return [{"name": name, "value": value} for name, value in pairs]
-
-
-def test_one_walk_finds_every_override_environment_with_its_path() -> None:
-    """Masking, validation and snapshots read the same walk: every place a request sets variables."""
-    request: dict[str, Any] = {
-        "containerOverrides": {"environment": _variables(("C", "c-value"), ("EMPTY", ""))},
-        "ecsPropertiesOverride": {
-            "taskProperties": [{"containers": ["junk", {"environment": _variables(("E", "e"))}]}]
-        },
-        "eksPropertiesOverride": {"podProperties": {"containers": [{"env": _variables(("K", "k"))}]}},
-        "nodeOverrides": {
-            "nodePropertyOverrides": [
-                "junk",
-                {
-                    "containerOverrides": {"environment": _variables(("N", "n"))},
-                    "ecsPropertiesOverride": {"taskProperties": [{"containers": [{"environment": None}]}]},
-                },
-            ]
-        },
-    }
-
-    assert [(holder.kind, holder.variables_path) for holder in environment_holders(request)] == [
-        ("container", "containerOverrides.environment"),
-        ("ecs", "ecsPropertiesOverride.taskProperties[0].containers[1].environment"),
-        ("eks", "eksPropertiesOverride.podProperties.containers[0].env"),
-        ("container", "nodeOverrides.nodePropertyOverrides[1].containerOverrides.environment"),
-        (
-            "ecs",
-            "nodeOverrides.nodePropertyOverrides[1].ecsPropertiesOverride.taskProperties[0].containers[0].environment",
-        ),
-    ]
-    assert sorted(override_environment_values(request)) == ["c-value", "e", "k", "n"]  # empty values mask nothing
-    assert override_environment_names(request) == ["C", "E", "K", "N"]
-
-
-def test_the_walk_finds_eks_init_containers_and_eks_node_overrides_which_botocores_model_allows() -> None:
-    """SubmitJob's model lets an EKS pod override set `initContainers` and a node override set
-    `eksPropertiesOverride`: values there are masked and checked like any other override's."""
-    model = botocore.session.get_session().get_service_model("batch")
-    assert "initContainers" in model.shape_for("EksPodPropertiesOverride").members
-    assert "eksPropertiesOverride" in model.shape_for("NodePropertyOverride").members
-    pod = {"initContainers": [{"env": _variables(("INIT", "init-secret"))}], "containers": []}
-    request: dict[str, Any] = {
-        "eksPropertiesOverride": {"podProperties": pod},
-        "nodeOverrides": {
-            "nodePropertyOverrides": [
-                {
-                    "eksPropertiesOverride": {
-                        "podProperties": {"containers": [{"env": _variables(("NODE", "node-secret"))}]}
-                    }
-                }
-            ]
-        },
-    }
-
-    assert [holder.variables_path for holder in environment_holders(request)] == [
-        "eksPropertiesOverride.podProperties.initContainers[0].env",
-        "nodeOverrides.nodePropertyOverrides[0].eksPropertiesOverride.podProperties.containers[0].env",
-    ]
-    assert sorted(override_environment_values(request)) == ["init-secret", "node-secret"]
-
-
-def test_the_environment_walk_skips_what_is_not_shaped_as_batch_documents_it() -> None:
-    """Malformed overrides carry no variables (validation reports them by shape); the walk never raises."""
-    request: dict[str, Any] = {
-        "containerOverrides": "not a mapping",
-        "ecsPropertiesOverride": {"taskProperties": "not a list"},
-        "eksPropertiesOverride": {"podProperties": None},
-        "nodeOverrides": {"nodePropertyOverrides": [{"containerOverrides": {"environment": {"A": "b"}}}]},
-    }
-
-    assert [holder.variables for holder in environment_holders(request)] == [[]]
-    assert override_environment_values(request) == []
