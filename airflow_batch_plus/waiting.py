@@ -6,17 +6,34 @@ database, or from the trigger run in the worker) and read it through `JobEvent.p
 is data that crossed a process boundary and may come from another version of this provider, so it is
 checked once, here, with an error that names the bad field, rather than read with `.get` by each task.
 
-Pure and without I/O, like jobs.py: the trigger, the operator and the sensor all import it cheaply.
+What an event means for the submit operator's task is here too: whether an array job's failed
+children are within `tolerated_failures` (a count checked at DAG parse as well), the message a task
+fails with, and `first_event`, which runs the trigger in the worker for a task that does not defer, so
+the worker waits exactly as the triggerer would.
+
+Cheap to import, like jobs.py: no hook and no boto3 is imported here, and nothing here does I/O of its
+own; `failure_message` reads log lines through the hook it is handed and `first_event` runs the trigger
+it is handed. The trigger, the operator and the sensor all import it cheaply.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import asyncio
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from airflow_batch_plus.jobs import JobSnapshot, StopOutcome
+
+if TYPE_CHECKING:
+    from airflow.sdk.types import Logger
+
+    from airflow_batch_plus.hooks.logs import BatchLogsHook
+    from airflow_batch_plus.triggers.batch import BatchJobTrigger
+
+FAILURE_LOG_LINES = 20
+"""How many of a failed job's last log lines its task's failure message ends with."""
 
 
 class EventStatus(StrEnum):
@@ -178,3 +195,97 @@ def _snapshot(values: Mapping[str, Any]) -> JobSnapshot | None:
             f"trigger event {_excerpt(values)}: field 'job' is not a job snapshot (JobSnapshot.to_dict()): "
             f"{type(error).__name__}: {error}"
         ) from None
+
+
+# What the submit operator's task makes of an event
+
+
+def first_event(trigger: BatchJobTrigger) -> dict[str, Any]:
+    """Run `trigger` to its first event in this thread, for a task that does not defer: the worker waits
+    exactly as the triggerer would, and resumes with the same payload (`JobEvent.parse` reads it)."""
+
+    async def first() -> dict[str, Any]:
+        async for event in trigger.run():
+            return dict(event.payload)
+        raise RuntimeError(f"the trigger for Batch job {trigger.job_id} ended without an event")
+
+    return asyncio.run(first())
+
+
+def tolerated_count(tolerated: int | str | None, size: int) -> int:
+    """How many of `size` children may fail under `tolerated` (a count or "N%").
+
+    The operator calls it at DAG parse too (with any size), so a bad value fails the DAG, not a task
+    hours later when its array job ends.
+    """
+    if tolerated is None:
+        return 0
+    text = str(tolerated).strip()
+    try:
+        if text.endswith("%"):
+            percent = float(text[:-1])
+            if not 0 <= percent <= 100:
+                raise ValueError
+            return int(size * percent / 100)
+        count = int(text)
+        if count < 0:
+            raise ValueError
+        return count
+    except ValueError:
+        raise ValueError(
+            f"tolerated_failures={tolerated!r}: give a number of children (like 3) or a percentage (like '10%')"
+        ) from None
+
+
+def is_tolerated(snapshot: JobSnapshot, tolerated: int | str | None, log: Logger) -> bool:
+    """Whether ended array job `snapshot` counts as a success under `tolerated_failures=tolerated`: few
+    enough of its children failed. Said in the task log as a warning, since some children did fail."""
+    if not snapshot.is_array_parent or tolerated is None or snapshot.array_size is None:
+        return False
+    failed = int(snapshot.status_summary.get("FAILED", 0))
+    if failed <= tolerated_count(tolerated, snapshot.array_size):
+        log.warning(
+            "Array job %s: %d of %d children failed, within tolerated_failures=%r",
+            snapshot.job_id,
+            failed,
+            snapshot.array_size,
+            tolerated,
+        )
+        return True
+    return False
+
+
+def failure_message(
+    event: JobEvent | Mapping[str, Any],
+    snapshot: JobSnapshot | None,
+    *,
+    job_id: str | None,
+    logs_hook: Callable[[], BatchLogsHook],
+    log: Logger,
+) -> str:
+    """What a task whose job did not succeed fails with: the event's message, then what the job said
+    about itself, then its last `FAILURE_LOG_LINES` log lines, so the task's failure explains itself.
+
+    `event` is the parsed event; a bare mapping (`{"message": ...}`) is taken too, for a message without
+    the rest of an event. `logs_hook` makes the Logs hook only when there are lines to read (making it
+    imports boto3); a failure to read them is a warning, never the task's error.
+    """
+    said = event.message if isinstance(event, JobEvent) else event.get("message")
+    parts = [str(said or f"Batch job {job_id} did not succeed")]
+    if snapshot is not None:
+        parts += [f"status {snapshot.status.value}", *snapshot.failure_reasons()]
+    message = "; ".join(parts)
+    tail = _last_lines(snapshot, logs_hook, log) if snapshot is not None else []
+    if tail:
+        message += "\nlast log lines:\n" + "\n".join(tail)
+    return message
+
+
+def _last_lines(snapshot: JobSnapshot, logs_hook: Callable[[], BatchLogsHook], log: Logger) -> list[str]:
+    if not snapshot.log_streams:
+        return []
+    try:
+        return [line.render() for line in logs_hook().tail(snapshot.log_streams, FAILURE_LOG_LINES)]
+    except Exception as error:  # the failure itself matters more than its last lines
+        log.warning("Could not read the job's last log lines: %s", error)
+        return []

@@ -9,7 +9,6 @@ cheap.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -36,7 +35,7 @@ from airflow_batch_plus.ownership import (
     task_stop_reason,
 )
 from airflow_batch_plus.reattach import JOB_ID_XCOM_KEY, STATE_KEY, Decision, Submission, decide
-from airflow_batch_plus.waiting import JobEvent, Outcome
+from airflow_batch_plus.waiting import JobEvent, Outcome, failure_message, first_event, is_tolerated, tolerated_count
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
@@ -45,8 +44,6 @@ if TYPE_CHECKING:
     from airflow_batch_plus.hooks.logs import BatchLogsHook
     from airflow_batch_plus.jobs import LogStream
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
-
-FAILURE_LOG_LINES = 20
 
 SUBMIT_JOB_FIELDS: Mapping[str, str] = {
     "array_properties": "arrayProperties",
@@ -209,7 +206,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self.stop_policy = StopPolicy.parse(stop_policy).value
         self.max_runnable_seconds = _seconds(max_runnable_time, "max_runnable_time")
         self.tolerated_failures = tolerated_failures
-        _tolerated_count(tolerated_failures, 100)  # refuse a bad value at DAG parse
+        tolerated_count(tolerated_failures, 100)  # refuse a bad value at DAG parse
         self.reattach = reattach
         self.job_id: str | None = None
         self._stop_guard: StopGuard | None = None  # made once the job is known: the job's stop, once
@@ -295,7 +292,7 @@ class BatchSubmitJobOperator(BaseOperator):
                 assert self._stop_guard is not None
                 self._stop_guard.hand_to_trigger()
                 self.defer(trigger=trigger, method_name="execute_complete", timeout=self._deferral_timeout(context))
-            event = _first_event(trigger)
+            event = first_event(trigger)
             return self.execute_complete(context, event)
         except BaseException as error:
             if _is_deferral(error):
@@ -315,7 +312,9 @@ class BatchSubmitJobOperator(BaseOperator):
         if snapshot is not None:
             self._persist_log_link(context, snapshot)
         ended = parsed.ended_job
-        if ended is not None and (parsed.outcome is Outcome.JOB_SUCCEEDED or self._tolerated(ended)):
+        if ended is not None and (
+            parsed.outcome is Outcome.JOB_SUCCEEDED or is_tolerated(ended, self.tolerated_failures, self.log)
+        ):
             return self._succeed(context, ended)
         if parsed.outcome is Outcome.TIMED_OUT:
             from airflow.sdk.exceptions import AirflowTaskTimeout
@@ -593,45 +592,10 @@ class BatchSubmitJobOperator(BaseOperator):
         self.log.info("Batch job %s %s", snapshot.job_id, snapshot.status.value)
         return snapshot.to_dict()
 
-    def _tolerated(self, snapshot: JobSnapshot) -> bool:
-        if not snapshot.is_array_parent or self.tolerated_failures is None or snapshot.array_size is None:
-            return False
-        failed = int(snapshot.status_summary.get("FAILED", 0))
-        allowed = _tolerated_count(self.tolerated_failures, snapshot.array_size)
-        if failed <= allowed:
-            self.log.warning(
-                "Array job %s: %d of %d children failed, within tolerated_failures=%r",
-                snapshot.job_id,
-                failed,
-                snapshot.array_size,
-                self.tolerated_failures,
-            )
-            return True
-        return False
-
-    def _failure_message(self, event: JobEvent | Mapping[str, Any], snapshot: JobSnapshot | None) -> str:
-        """The event's message, then what the job said about itself, then its last log lines.
-
-        `event` is the parsed event; a bare mapping (`{"message": ...}`) is taken too, for a message
-        without the rest of an event."""
-        said = event.message if isinstance(event, JobEvent) else event.get("message")
-        parts = [str(said or f"Batch job {self.job_id} did not succeed")]
-        if snapshot is not None:
-            parts += [f"status {snapshot.status.value}", *snapshot.failure_reasons()]
-        message = "; ".join(parts)
-        tail = self._last_lines(snapshot) if snapshot is not None else []
-        if tail:
-            message += "\nlast log lines:\n" + "\n".join(tail)
-        return message
-
-    def _last_lines(self, snapshot: JobSnapshot) -> list[str]:
-        if not snapshot.log_streams:
-            return []
-        try:
-            return [line.render() for line in self.logs_hook.tail(snapshot.log_streams, FAILURE_LOG_LINES)]
-        except Exception as error:  # the failure itself matters more than its last lines
-            self.log.warning("Could not read the job's last log lines: %s", error)
-            return []
+    def _failure_message(self, event: JobEvent, snapshot: JobSnapshot | None) -> str:
+        """What the task fails with (waiting.failure_message), read after the job was stopped: its last log
+        lines through a Logs hook made only if the job has streams."""
+        return failure_message(event, snapshot, job_id=self.job_id, logs_hook=lambda: self.logs_hook, log=self.log)
 
     def _follow(self, context: Context, job_id: str) -> StopGuard:
         """From here this run of the task follows `job_id`: its stop goes through one guard (ownership.py)."""
@@ -671,38 +635,6 @@ class BatchSubmitJobOperator(BaseOperator):
 def _revision(job_definition: str) -> str:
     """`name:revision` of an ARN (`arn:...:job-definition/name:revision`), or the reference as it is."""
     return job_definition.rsplit(":job-definition/", 1)[-1]
-
-
-def _tolerated_count(tolerated: int | str | None, size: int) -> int:
-    """How many of `size` children may fail under `tolerated` (a count or "N%")."""
-    if tolerated is None:
-        return 0
-    text = str(tolerated).strip()
-    try:
-        if text.endswith("%"):
-            percent = float(text[:-1])
-            if not 0 <= percent <= 100:
-                raise ValueError
-            return int(size * percent / 100)
-        count = int(text)
-        if count < 0:
-            raise ValueError
-        return count
-    except ValueError:
-        raise ValueError(
-            f"tolerated_failures={tolerated!r}: give a number of children (like 3) or a percentage (like '10%')"
-        ) from None
-
-
-def _first_event(trigger: BatchJobTrigger) -> dict[str, Any]:
-    """Run the trigger to its first event in this thread: the worker waits exactly as the triggerer would."""
-
-    async def first() -> dict[str, Any]:
-        async for event in trigger.run():
-            return dict(event.payload)
-        raise RuntimeError(f"the trigger for Batch job {trigger.job_id} ended without an event")
-
-    return asyncio.run(first())
 
 
 def _is_deferral(error: BaseException) -> bool:

@@ -7,10 +7,11 @@ from datetime import timedelta
 import pytest
 
 from airflow_batch_plus.deferral import default_deferrable
-from airflow_batch_plus.operators.batch import BatchSubmitJobOperator, _tolerated_count
+from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
 from airflow_batch_plus.operators.stop import BatchStopJobsOperator
 from airflow_batch_plus.ownership import tag_value
 from airflow_batch_plus.sensors.batch import BatchJobSensor
+from airflow_batch_plus.waiting import tolerated_count
 
 REQUIRED = {"task_id": "t", "job_queue": "q", "job_definition": "d"}
 
@@ -43,7 +44,7 @@ def test_the_submit_operator_keeps_its_choices() -> None:
     ("tolerated", "size", "allowed"), [(None, 10, 0), (3, 10, 3), ("3", 10, 3), ("10%", 50, 5), ("0%", 9, 0)]
 )
 def test_tolerated_failures_count_or_percentage(tolerated: int | str | None, size: int, allowed: int) -> None:
-    assert _tolerated_count(tolerated, size) == allowed
+    assert tolerated_count(tolerated, size) == allowed
 
 
 def test_deferrable_unless_our_own_default_deferrable_is_false(monkeypatch: pytest.MonkeyPatch) -> None:
