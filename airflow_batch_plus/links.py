@@ -10,7 +10,8 @@ an array, the log group that holds every child's), and the link to each stream, 
 `MAX_LOG_LINKS`, is in the task's `batch_log_links` XCom (label, group, stream, URL) and in its task
 log, where a reader of a failed attempt or child looks first.
 
-Links are best effort: saving one never stops a job or fails a task (`persist` logs a warning).
+Links are best effort: saving one never stops a job or fails a task (`persist` logs a warning, and
+`persist_submit_links` and `persist_log_links`, which the submit operator calls, catch everything).
 
 Console hosts follow the region's partition (botocore knows which partition a region is in; it does
 not know the partition's console host, so `CONSOLE_HOSTS` names the three public consoles).
@@ -20,18 +21,21 @@ from __future__ import annotations
 
 import functools
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote
 
 from airflow.sdk import BaseOperatorLink
 from airflow.sdk.execution_time.xcom import XCom
 
+from airflow_batch_plus.jobs import DEFAULT_LOG_GROUP
+
 if TYPE_CHECKING:
     from airflow.sdk import BaseOperator
-    from airflow.sdk.types import TaskInstanceKey
+    from airflow.sdk.types import Logger, TaskInstanceKey
 
-    from airflow_batch_plus.jobs import LogStream
+    from airflow_batch_plus.hooks.batch import BatchHook
+    from airflow_batch_plus.jobs import JobSnapshot, LogStream
 
 
 class _PersistedLink(BaseOperatorLink):
@@ -157,3 +161,73 @@ def persist(context: Any, link: _PersistedLink | str, value: Any) -> bool:
         log.warning("Could not save the console link %s (the job is not affected): %s", key, error)
         return False
     return True
+
+
+# The submit operator's links, saved as soon as each is known. `hook` is called inside the guard: making
+# the hook, and finding its region (which may read the connection), never fails the task either.
+
+
+def persist_submit_links(
+    context: Any, hook: Callable[[], BatchHook], job_id: str, request: Mapping[str, Any], log: Logger
+) -> None:
+    """The console links of job `job_id` submitted (or followed) with `request`, as soon as the job is known:
+    the task may then wait deferred for hours. Best effort: a link never stops a job or fails a task."""
+    try:
+        region = hook().region
+        persist(context, JOB_LINK, job_url(region, job_id))
+        persist(context, QUEUE_LINK, queue_url(region, str(request["jobQueue"])))
+        persist(context, DEFINITION_LINK, job_definition_url(region, str(request["jobDefinition"])))
+        # The job's own stream is known once it starts; until then, its log group.
+        persist(context, LOGS_LINK, log_group_url(region, DEFAULT_LOG_GROUP))
+    except Exception as error:
+        log.warning("Could not save the console links of Batch job %s (the job goes on): %s", job_id, error)
+
+
+def persist_log_links(context: Any, hook: Callable[[], BatchHook], snapshot: JobSnapshot, log: Logger) -> None:
+    """Once the job has ended: the CloudWatch Logs link on its newest stream (an array's on its log group,
+    which holds every child's), and a link to every stream (each attempt, child, node or container, at
+    most `MAX_LOG_LINKS`) in the `batch_log_links` XCom and the task log. Best effort."""
+    try:
+        batch = hook()
+        region = batch.region
+        streams = _streams_to_link(batch, snapshot)
+        if not streams:
+            return
+        if snapshot.log_streams:
+            persist(context, LOGS_LINK, log_stream_url(region, snapshot.log_streams[-1]))
+        else:
+            persist(context, LOGS_LINK, log_group_url(region, streams[0].group))
+        listed = log_links(region, streams)
+        persist(context, LOG_LINKS_XCOM_KEY, listed)
+        more = _unlinked_streams_note(snapshot, streams, listed)
+        log.info(
+            "CloudWatch log streams of Batch job %s:\n%s%s",
+            snapshot.job_id,
+            "\n".join(f"  {link['label'] or link['stream']}: {link['url'] or link['stream']}" for link in listed),
+            more,
+        )
+    except Exception as error:
+        log.warning("Could not save the log links of Batch job %s (the task goes on): %s", snapshot.job_id, error)
+
+
+def _streams_to_link(hook: BatchHook, snapshot: JobSnapshot) -> list[LogStream]:
+    """Every stream of the job, oldest attempt first; for a job with children (an array's, a multi-node
+    job's nodes) the children's, in index order, described up to the cap (one DescribeJobs call)."""
+    children = snapshot.child_job_ids()[:MAX_LOG_LINKS]
+    if not children:
+        return list(snapshot.log_streams)
+    described = hook.describe_jobs(children).jobs
+    streams: dict[str, LogStream] = {}
+    for child_id in children:
+        for stream in described[child_id].log_streams if child_id in described else ():
+            streams.setdefault(stream.key, stream)
+    return list(streams.values())
+
+
+def _unlinked_streams_note(snapshot: JobSnapshot, streams: list[LogStream], listed: list[dict[str, str]]) -> str:
+    """What the task log adds when not every stream got a link: where the rest are."""
+    children = len(snapshot.child_job_ids())
+    if len(streams) <= len(listed) and children <= MAX_LOG_LINKS:
+        return ""
+    where = ", ".join(sorted({stream.group for stream in streams}))
+    return f"\n  (only the first {MAX_LOG_LINKS} are linked; every stream is in log group {where})"

@@ -18,13 +18,7 @@ from airflow.sdk import BaseOperator
 from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.environment import override_environment_names
-from airflow_batch_plus.jobs import (
-    DEFAULT_LOG_GROUP,
-    JobSnapshot,
-    JobStatus,
-    StopPolicy,
-    check_job_name,
-)
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy, check_job_name
 from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.ownership import (
     ExitPath,
@@ -42,7 +36,6 @@ if TYPE_CHECKING:
 
     from airflow_batch_plus.hooks.batch import BatchHook, StopResult
     from airflow_batch_plus.hooks.logs import BatchLogsHook
-    from airflow_batch_plus.jobs import LogStream
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
 
 SUBMIT_JOB_FIELDS: Mapping[str, str] = {
@@ -273,18 +266,17 @@ class BatchSubmitJobOperator(BaseOperator):
         try:
             if snapshot is None:
                 request["jobDefinition"] = self._pin_job_definition(context, request, previous, earlier_job)
-                submitted = self.hook.submit_job(request)
-                self._follow(context, submitted.job_id)
-                self._record(context, submitted.job_id, request["jobDefinition"])
+                job_id = self.hook.submit_job(request).job_id
+                self._follow(context, job_id)
+                self._record(context, job_id, request["jobDefinition"])
             else:
+                job_id = snapshot.job_id
                 if snapshot.job_definition:  # the revision it runs, for the log and the link
                     request["jobDefinition"] = snapshot.job_definition
-                self.log.info(
-                    "Batch job %s runs job definition %s", snapshot.job_id, _revision(request["jobDefinition"])
-                )
-                self._follow(context, snapshot.job_id)
-                context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=snapshot.job_id)
-            self._persist_links(context, request)
+                self.log.info("Batch job %s runs job definition %s", job_id, _revision(request["jobDefinition"]))
+                self._follow(context, job_id)
+                context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
+            links.persist_submit_links(context, lambda: self.hook, job_id, request, self.log)
             if snapshot is not None and snapshot.status is JobStatus.SUCCEEDED:
                 return self._succeed(context, snapshot)
             trigger = self._trigger(context)
@@ -310,7 +302,7 @@ class BatchSubmitJobOperator(BaseOperator):
         if parsed.cursor_saved:
             self._forget_saved_cursor(context)
         if snapshot is not None:
-            self._persist_log_link(context, snapshot)
+            self._persist_log_links(context, snapshot)
         ended = parsed.ended_job
         if ended is not None and (
             parsed.outcome is Outcome.JOB_SUCCEEDED or is_tolerated(ended, self.tolerated_failures, self.log)
@@ -486,74 +478,6 @@ class BatchSubmitJobOperator(BaseOperator):
         if store is not None:
             store.set(STATE_KEY, Submission(job_id, ti.try_number, ti.max_tries, job_definition).to_dict())
 
-    def _persist_links(self, context: Context, request: Mapping[str, Any]) -> None:
-        """The console links, as soon as the job is known. Best effort: a link never stops a job or fails a task."""
-        try:
-            region = self.hook.region
-            assert self.job_id is not None
-            links.persist(context, links.JOB_LINK, links.job_url(region, self.job_id))
-            links.persist(context, links.QUEUE_LINK, links.queue_url(region, str(request["jobQueue"])))
-            links.persist(
-                context, links.DEFINITION_LINK, links.job_definition_url(region, str(request["jobDefinition"]))
-            )
-            # The job's own stream is known once it starts; until then, its log group.
-            links.persist(context, links.LOGS_LINK, links.log_group_url(region, DEFAULT_LOG_GROUP))
-        except Exception as error:
-            self.log.warning(
-                "Could not save the console links of Batch job %s (the job goes on): %s", self.job_id, error
-            )
-
-    def _persist_log_link(self, context: Context, snapshot: JobSnapshot) -> None:
-        """Once the job has ended: the CloudWatch Logs link on its newest stream (an array's on its log group,
-        which holds every child's), and a link to every stream (each attempt, child, node or container, at
-        most `links.MAX_LOG_LINKS`) in the `batch_log_links` XCom and the task log. Best effort."""
-        if getattr(self, "_log_links_saved", False):
-            return
-        self._log_links_saved = True
-        try:
-            region = self.hook.region
-            streams = self._streams_to_link(snapshot)
-            if not streams:
-                return
-            if snapshot.log_streams:
-                links.persist(context, links.LOGS_LINK, links.log_stream_url(region, snapshot.log_streams[-1]))
-            else:
-                links.persist(context, links.LOGS_LINK, links.log_group_url(region, streams[0].group))
-            listed = links.log_links(region, streams)
-            links.persist(context, links.LOG_LINKS_XCOM_KEY, listed)
-            more = self._unlinked_streams_note(snapshot, streams, listed)
-            self.log.info(
-                "CloudWatch log streams of Batch job %s:\n%s%s",
-                snapshot.job_id,
-                "\n".join(f"  {link['label'] or link['stream']}: {link['url'] or link['stream']}" for link in listed),
-                more,
-            )
-        except Exception as error:
-            self.log.warning(
-                "Could not save the log links of Batch job %s (the task goes on): %s", snapshot.job_id, error
-            )
-
-    def _streams_to_link(self, snapshot: JobSnapshot) -> list[LogStream]:
-        """Every stream of the job, oldest attempt first; for a job with children (an array's, a multi-node
-        job's nodes) the children's, in index order, described up to the cap (one DescribeJobs call)."""
-        children = snapshot.child_job_ids()[: links.MAX_LOG_LINKS]
-        if not children:
-            return list(snapshot.log_streams)
-        described = self.hook.describe_jobs(children).jobs
-        streams: dict[str, LogStream] = {}
-        for child_id in children:
-            for stream in described[child_id].log_streams if child_id in described else ():
-                streams.setdefault(stream.key, stream)
-        return list(streams.values())
-
-    @staticmethod
-    def _unlinked_streams_note(snapshot: JobSnapshot, streams: list[LogStream], listed: list[Any]) -> str:
-        children = len(snapshot.child_job_ids())
-        if len(streams) <= len(listed) and children <= links.MAX_LOG_LINKS:
-            return ""
-        where = ", ".join(sorted({stream.group for stream in streams}))
-        return f"\n  (only the first {links.MAX_LOG_LINKS} are linked; every stream is in log group {where})"
-
     # Waiting
 
     def _trigger(self, context: Context) -> BatchJobTrigger:
@@ -586,11 +510,19 @@ class BatchSubmitJobOperator(BaseOperator):
     # Ending
 
     def _succeed(self, context: Context, snapshot: JobSnapshot) -> dict[str, Any]:
-        self._persist_log_link(context, snapshot)
+        self._persist_log_links(context, snapshot)
         if snapshot.is_array_parent:
             self.log.info("Array job %s children: %s", snapshot.job_id, dict(snapshot.status_summary))
         self.log.info("Batch job %s %s", snapshot.job_id, snapshot.status.value)
         return snapshot.to_dict()
+
+    def _persist_log_links(self, context: Context, snapshot: JobSnapshot) -> None:
+        """The log links once the job has ended (links.persist_log_links), once per run of the task: both
+        resuming and succeeding reach here with the same snapshot. Best effort."""
+        if getattr(self, "_log_links_saved", False):
+            return
+        self._log_links_saved = True
+        links.persist_log_links(context, lambda: self.hook, snapshot, self.log)
 
     def _failure_message(self, event: JobEvent, snapshot: JobSnapshot | None) -> str:
         """What the task fails with (waiting.failure_message), read after the job was stopped: its last log
