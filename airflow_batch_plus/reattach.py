@@ -98,6 +98,12 @@ def job_definition_name(reference: str) -> str:
     return base if base and revision.isdigit() else name
 
 
+def revision_label(job_definition: str) -> str:
+    """`name:revision` of an ARN (`arn:...:job-definition/name:revision`), or the reference as it is: how
+    the task log names the revision a try runs."""
+    return job_definition.rsplit(":job-definition/", 1)[-1]
+
+
 def is_exact_revision(reference: str) -> bool:
     """Whether `reference` names one revision (an ARN or `name:revision`) rather than a bare name."""
     return reference.startswith("arn:") or job_definition_name(reference) != reference

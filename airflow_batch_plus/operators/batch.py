@@ -19,16 +19,10 @@ from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.environment import override_environment_names
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy, check_job_name
+from airflow_batch_plus.operators.reattach_lookup import ReattachLookup
 from airflow_batch_plus.orphans import SupervisorWatch
-from airflow_batch_plus.ownership import (
-    ExitPath,
-    StopGuard,
-    derived_job_name,
-    is_mine,
-    job_tags,
-    task_stop_reason,
-)
-from airflow_batch_plus.reattach import JOB_ID_XCOM_KEY, STATE_KEY, Decision, Submission, decide
+from airflow_batch_plus.ownership import ExitPath, StopGuard, derived_job_name, job_tags, task_stop_reason
+from airflow_batch_plus.reattach import JOB_ID_XCOM_KEY, revision_label
 from airflow_batch_plus.waiting import JobEvent, Outcome, failure_message, first_event, is_tolerated, tolerated_count
 
 if TYPE_CHECKING:
@@ -261,19 +255,20 @@ class BatchSubmitJobOperator(BaseOperator):
             request = self.build_request(context)  # refused here, before anything is submitted
         except ValueError as error:  # BatchRequestError included
             raise AirflowFailException(str(error)) from None  # the same request fails the same way on a retry
-        previous, earlier_job = self._earlier_try(context, request)
-        snapshot = self._previous_job(context, previous, earlier_job) if self.reattach else None
+        lookup = ReattachLookup(context, lambda: self.hook, self.log)
+        previous, earlier_job = lookup.earlier_try(request, reattach=self.reattach)
+        snapshot = lookup.job_to_follow(previous, earlier_job) if self.reattach else None
         try:
             if snapshot is None:
-                request["jobDefinition"] = self._pin_job_definition(context, request, previous, earlier_job)
+                request["jobDefinition"] = lookup.pin_job_definition(request, previous, earlier_job)
                 job_id = self.hook.submit_job(request).job_id
                 self._follow(context, job_id)
-                self._record(context, job_id, request["jobDefinition"])
+                lookup.record(job_id, request["jobDefinition"])
             else:
                 job_id = snapshot.job_id
                 if snapshot.job_definition:  # the revision it runs, for the log and the link
                     request["jobDefinition"] = snapshot.job_definition
-                self.log.info("Batch job %s runs job definition %s", job_id, _revision(request["jobDefinition"]))
+                self.log.info("Batch job %s runs job definition %s", job_id, revision_label(request["jobDefinition"]))
                 self._follow(context, job_id)
                 context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
             links.persist_submit_links(context, lambda: self.hook, job_id, request, self.log)
@@ -356,127 +351,6 @@ class BatchSubmitJobOperator(BaseOperator):
     def _optional_request_fields(self) -> dict[str, Any]:
         """SubmitJob's optional fields by their API names, as the operator holds them (None when not given)."""
         return {member: getattr(self, field) for field, member in SUBMIT_JOB_FIELDS.items()}
-
-    def _earlier_try(
-        self, context: Context, request: Mapping[str, Any]
-    ) -> tuple[Submission | None, JobSnapshot | None]:
-        """What an earlier try of this task recorded, and its job as Batch describes it now (None: not found).
-
-        With `reattach=False` only the task state store is read (for the pinned job definition): no Batch call.
-        """
-        ti = context["ti"]
-        store = context.get("task_state_store")
-        previous = Submission.from_dict(store.get(STATE_KEY)) if store is not None else None
-        if not self.reattach:
-            return previous, None
-        snapshot: JobSnapshot | None = None
-        if previous is not None:
-            found = self.hook.describe_jobs([previous.job_id]).jobs
-            snapshot = found.get(previous.job_id)
-        elif ti.try_number > 1:  # a first try has no earlier try to follow: no ListJobs call for it
-            previous, snapshot = self._find_by_name(context, request)
-        return previous, snapshot
-
-    def _previous_job(
-        self, context: Context, previous: Submission | None, snapshot: JobSnapshot | None
-    ) -> JobSnapshot | None:
-        """The live (or succeeded) job an earlier try of this task submitted, to follow instead of submitting."""
-        ti = context["ti"]
-        decision = decide(previous, snapshot.status if snapshot else None, ti.try_number, ti.max_tries)
-        if decision is Decision.SUBMIT or snapshot is None:
-            if previous is not None:
-                self.log.info(
-                    "Submitting a new Batch job: try %s (max_tries %s) recorded job %s (%s); this is try %s "
-                    "(max_tries %s)",
-                    previous.try_number,
-                    previous.max_tries,
-                    previous.job_id,
-                    snapshot.status.value if snapshot else "not found in Batch",
-                    ti.try_number,
-                    ti.max_tries,
-                )
-            return None
-        self.log.info(
-            "Following Batch job %s (%s) that try %s submitted, instead of submitting another (%s)",
-            snapshot.job_id,
-            snapshot.status.value,
-            previous.try_number if previous else "?",
-            decision.value,
-        )
-        return snapshot
-
-    def _find_by_name(
-        self, context: Context, request: Mapping[str, Any]
-    ) -> tuple[Submission | None, JobSnapshot | None]:
-        """No record survived: look for this task's job by its deterministic name and tags."""
-        ti = context["ti"]
-        mine = [
-            snapshot
-            for snapshot in self.hook.jobs_named(request["jobQueue"], request["jobName"])
-            if is_mine(snapshot.tags, ti.dag_id, ti.run_id, task=ti)
-        ]
-        if not mine:
-            return None, None
-        newest = max(mine, key=lambda snapshot: snapshot.created_at or 0)
-        return Submission.from_tags(newest.job_id, newest.tags), newest
-
-    def _pin_job_definition(
-        self,
-        context: Context,
-        request: Mapping[str, Any],
-        previous: Submission | None,
-        earlier_job: JobSnapshot | None,
-    ) -> str:
-        """The exact job definition revision this try submits: a retry runs what the first try ran.
-
-        A bare name is resolved to its latest ACTIVE revision (an ARN) at the first try. A retry of the
-        same task instance reuses that revision even if a newer one was registered since, like a retry
-        of any other task re-runs the same code: the revision is read from the earlier try's job itself
-        (its DescribeJobs `jobDefinition`, found through the task state store record or, when none
-        survived, by the job's deterministic name and tags), else from the record, which keeps it beside
-        the job id. Not XCom, which Airflow clears at every new try, nor a Variable, which outlives the
-        task instance and is shared. A cleared task starts fresh and resolves the name again (Airflow's
-        "run it again as the DAG now says"), by the same rule that makes it submit a new job. A
-        `name:revision` or ARN is exact already: every try runs it as given, without a lookup.
-        """
-        from airflow_batch_plus.reattach import is_exact_revision, pinned_revision
-
-        ti = context["ti"]
-        reference = str(request["jobDefinition"])
-        ran = (earlier_job.job_definition if earlier_job is not None else "") or (
-            previous.job_definition if previous is not None else None
-        )
-        pinned = pinned_revision(previous, ran, reference, ti.try_number, ti.max_tries)
-        if pinned is not None:
-            self.log.info(
-                "Job definition %s: running revision %s, which try %s ran (a retry runs what the first try "
-                "ran; clear the task to run the latest revision)",
-                reference,
-                _revision(pinned),
-                previous.try_number if previous is not None else "?",
-            )
-            return pinned
-        if is_exact_revision(reference):
-            self.log.info("Job definition %s: running revision %s, as given", reference, _revision(reference))
-            return reference
-        resolved = self.hook.resolve_job_definition(reference)
-        self.log.info(
-            "Job definition %s: running revision %s (its latest ACTIVE revision, %s); retries of this try "
-            "run this revision",
-            reference,
-            _revision(resolved),
-            resolved,
-        )
-        return resolved
-
-    def _record(self, context: Context, job_id: str, job_definition: str | None = None) -> None:
-        """Remember the job before waiting: in the task state store (for retries, with the revision it runs)
-        and in XCom (for users)."""
-        ti = context["ti"]
-        context["ti"].xcom_push(key=JOB_ID_XCOM_KEY, value=job_id)
-        store = context.get("task_state_store")
-        if store is not None:
-            store.set(STATE_KEY, Submission(job_id, ti.try_number, ti.max_tries, job_definition).to_dict())
 
     # Waiting
 
@@ -562,11 +436,6 @@ class BatchSubmitJobOperator(BaseOperator):
             return get_current_context()
         except Exception:
             return None
-
-
-def _revision(job_definition: str) -> str:
-    """`name:revision` of an ARN (`arn:...:job-definition/name:revision`), or the reference as it is."""
-    return job_definition.rsplit(":job-definition/", 1)[-1]
 
 
 def _is_deferral(error: BaseException) -> bool:
