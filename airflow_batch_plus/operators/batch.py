@@ -18,10 +18,11 @@ from airflow.sdk import BaseOperator
 from airflow_batch_plus import links
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.environment import override_environment_names
-from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy, check_job_name
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy
+from airflow_batch_plus.operators import request as submit_job
 from airflow_batch_plus.operators.reattach_lookup import ReattachLookup
 from airflow_batch_plus.orphans import SupervisorWatch
-from airflow_batch_plus.ownership import ExitPath, StopGuard, derived_job_name, job_tags, task_stop_reason
+from airflow_batch_plus.ownership import ExitPath, StopGuard, task_stop_reason
 from airflow_batch_plus.reattach import JOB_ID_XCOM_KEY, revision_label
 from airflow_batch_plus.waiting import JobEvent, Outcome, failure_message, first_event, is_tolerated, tolerated_count
 
@@ -31,46 +32,6 @@ if TYPE_CHECKING:
     from airflow_batch_plus.hooks.batch import BatchHook, StopResult
     from airflow_batch_plus.hooks.logs import BatchLogsHook
     from airflow_batch_plus.triggers.batch import BatchJobTrigger
-
-SUBMIT_JOB_FIELDS: Mapping[str, str] = {
-    "array_properties": "arrayProperties",
-    "depends_on": "dependsOn",
-    "parameters": "parameters",
-    "container_overrides": "containerOverrides",
-    "node_overrides": "nodeOverrides",
-    "ecs_properties_override": "ecsPropertiesOverride",
-    "eks_properties_override": "eksPropertiesOverride",
-    "retry_strategy": "retryStrategy",
-    "job_timeout": "timeout",
-    "propagate_tags": "propagateTags",
-    "share_identifier": "shareIdentifier",
-    "scheduling_priority_override": "schedulingPriorityOverride",
-    "consumable_resource_properties": "consumableResourcePropertiesOverride",
-}
-"""The operator fields passed to SubmitJob as they are: field name -> SubmitJob member (botocore's name).
-
-tests/unit/operators/test_submit_job_fields.py holds this table and `SUBMIT_JOB_MEMBERS_BUILT` against
-botocore's model of SubmitJob: a member a newer botocore adds fails that test until it is mapped here or
-listed there with its reason."""
-
-SUBMIT_JOB_MEMBERS_BUILT: Mapping[str, str] = {
-    "jobName": "`job_name`, checked; by default derived from the task (`ownership.derived_job_name`), for reattach",
-    "jobQueue": "`job_queue`, as given",
-    "jobDefinition": "`job_definition`, pinned to one revision at the first try, which retries reuse",
-    "tags": "`tags` merged with the task's own tags (dag, task, run, map index, try), which reattach reads",
-}
-"""SubmitJob members the operator builds rather than passes through, each with how."""
-
-
-def _is_dynamic(value: Any) -> bool:
-    """Whether Airflow fills `value` in at run time: a Jinja string anywhere inside, or an XCom reference."""
-    if isinstance(value, str):
-        return any(marker in value for marker in ("{{", "{%", "{#"))
-    if isinstance(value, Mapping):
-        return any(_is_dynamic(key) or _is_dynamic(item) for key, item in value.items())
-    if isinstance(value, list | tuple):
-        return any(_is_dynamic(item) for item in value)
-    return not isinstance(value, int | float | bool | type(None))
 
 
 def _seconds(value: timedelta | float | int | None, field_name: str) -> float | None:
@@ -198,21 +159,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self.job_id: str | None = None
         self._stop_guard: StopGuard | None = None  # made once the job is known: the job's stop, once
         self._supervisor: SupervisorWatch | None = None
-        self._refuse_what_is_known_bad()
-
-    def _refuse_what_is_known_bad(self) -> None:
-        """At DAG parse, refuse the request fields already known to be wrong (those holding no template).
-
-        A templated or XCom-fed field is checked once rendered, before submission, like everything else.
-        """
-        from airflow_batch_plus.validation import check_submit_job_rules
-
-        if self.job_name and not _is_dynamic(self.job_name):
-            check_job_name(self.job_name, "job_name")
-        known = {
-            key: value for key, value in self._optional_request_fields().items() if value and not _is_dynamic(value)
-        }
-        check_submit_job_rules(known)
+        submit_job.refuse_known_bad(self.job_name, submit_job.optional_fields(self))  # the rest once rendered
 
     # Hooks (built when a task runs, never at DAG parse)
 
@@ -237,15 +184,7 @@ class BatchSubmitJobOperator(BaseOperator):
         from airflow_batch_plus.masking import mask_override_environment
 
         super().render_template_fields(context, jinja_env)
-        mask_override_environment(self._overrides())
-
-    def _overrides(self) -> dict[str, Any]:
-        return {
-            "containerOverrides": self.container_overrides,
-            "nodeOverrides": self.node_overrides,
-            "ecsPropertiesOverride": self.ecs_properties_override,
-            "eksPropertiesOverride": self.eks_properties_override,
-        }
+        mask_override_environment(submit_job.overrides(self))
 
     def execute(self, context: Context) -> Any:
         from airflow.sdk.exceptions import AirflowFailException
@@ -333,24 +272,14 @@ class BatchSubmitJobOperator(BaseOperator):
 
     def build_request(self, context: Context) -> dict[str, Any]:
         """The SubmitJob request from the rendered fields, checked against Batch's service model."""
-        from airflow_batch_plus.validation import validate_submit_job
-
-        ti = context["ti"]
-        name = check_job_name(self.job_name, "job_name") if self.job_name else derived_job_name(ti)
-        optional = self._optional_request_fields()
-        request = {
-            "jobName": name,
-            "jobQueue": self.job_queue,
-            "jobDefinition": self.job_definition,
-            **{key: value for key, value in optional.items() if value is not None},
-            "tags": job_tags(ti, self.tags),
-        }
-        validate_submit_job(request)
-        return request
-
-    def _optional_request_fields(self) -> dict[str, Any]:
-        """SubmitJob's optional fields by their API names, as the operator holds them (None when not given)."""
-        return {member: getattr(self, field) for field, member in SUBMIT_JOB_FIELDS.items()}
+        return submit_job.build(
+            context["ti"],
+            job_name=self.job_name,
+            job_queue=self.job_queue,
+            job_definition=self.job_definition,
+            fields=submit_job.optional_fields(self),
+            tags=self.tags,
+        )
 
     # Waiting
 
@@ -368,7 +297,7 @@ class BatchSubmitJobOperator(BaseOperator):
             stop_policy=self.stop_policy,
             stop_reason=task_stop_reason(context["ti"], self.dag_id, self.task_id),
             max_runnable_seconds=self.max_runnable_seconds,
-            masked_environment=override_environment_names(self._overrides()),
+            masked_environment=override_environment_names(submit_job.overrides(self)),
         )
 
     def _deadline(self, context: Context) -> float | None:

@@ -15,7 +15,8 @@ import botocore.session
 import pytest
 
 from airflow_batch_plus.local import LocalBatch
-from airflow_batch_plus.operators.batch import SUBMIT_JOB_FIELDS, SUBMIT_JOB_MEMBERS_BUILT, BatchSubmitJobOperator
+from airflow_batch_plus.operators.batch import BatchSubmitJobOperator
+from airflow_batch_plus.operators.request import SUBMIT_JOB_FIELDS, SUBMIT_JOB_MEMBERS_BUILT
 from airflow_batch_plus.validation import validate_submit_job
 
 SUBMIT_JOB = botocore.session.get_session().get_service_model("batch").operation_model("SubmitJob").input_shape
