@@ -15,6 +15,7 @@ started. Whichever way a job is found, it is stopped only if its tags (`airflow-
 
 from __future__ import annotations
 
+import json
 import logging
 from collections import defaultdict
 from collections.abc import Iterable
@@ -56,13 +57,15 @@ def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, s
     since = int((start - CLOCK_SKEW).timestamp() * 1000) if start is not None else None
     reason = run_stop_reason(dag_id, run_id, str(context.get("reason", "failure")))
 
-    recorded: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
-    queues: dict[tuple[str | None, str | None], set[str]] = defaultdict(set)
+    # Jobs grouped by how their tasks reach AWS: connection, region, botocore config (as JSON, to be a key).
+    recorded: dict[tuple[str | None, str | None, str], set[str]] = defaultdict(set)
+    queues: dict[tuple[str | None, str | None, str], set[str]] = defaultdict(set)
     for task in _submitting_tasks(getattr(dag, "tasks", ()) or ()):
         try:
             where = (
                 _rendered(task, "aws_conn_id", "aws_default", context),
                 _rendered(task, "region_name", None, context),
+                json.dumps(_rendered(task, "botocore_config", None, context), sort_keys=True, default=str),
             )
         except Exception as error:
             log.warning(
@@ -81,9 +84,9 @@ def stop_batch_jobs(context: Any, stop_policy: str = "terminate") -> dict[str, s
             queues[where].add(str(queue))
     outcomes: dict[str, str] = {}
     for where in sorted({*recorded, *queues}, key=str):
-        aws_conn_id, region_name = where
+        aws_conn_id, region_name, config = where
         try:
-            hook = BatchHook(aws_conn_id=aws_conn_id, region_name=region_name)
+            hook = BatchHook(aws_conn_id=aws_conn_id, region_name=region_name, config=json.loads(config))
             candidates = set(recorded[where])
             for name in sorted(queues[where]):
                 candidates.update(job.job_id for job in hook.list_live_jobs(name, created_after=since))

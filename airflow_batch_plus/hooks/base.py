@@ -22,12 +22,30 @@ T = TypeVar("T")
 DEFAULT_RETRY_CONFIG = Config(retries={"mode": "adaptive", "max_attempts": 10})
 
 
+def as_botocore_config(config: Config | Mapping[str, Any] | None, field_name: str = "botocore_config") -> Config | None:
+    """`config` as botocore's Config: a task's `botocore_config` is a dict of Config's arguments (as the
+    amazon provider's operators take it), which a trigger can serialize. A bad one is refused naming the
+    field, before any call is made."""
+    if config is None or isinstance(config, Config):
+        return config
+    if not isinstance(config, Mapping):
+        raise ValueError(
+            f"{field_name}={config!r}: give a dict of botocore.config.Config's arguments, like "
+            "{'read_timeout': 30, 'retries': {'mode': 'standard', 'max_attempts': 5}}"
+        )
+    try:
+        return Config(**config)
+    except Exception as error:
+        raise ValueError(
+            f"{field_name}={dict(config)!r} is not a botocore config: {error}. Use botocore.config.Config's "
+            "argument names (connect_timeout, read_timeout, retries, max_pool_connections, ...)"
+        ) from None
+
+
 def with_default_retries(config: Config | Mapping[str, Any] | None) -> Config:
     """The caller's botocore config, with adaptive retries unless it chose its own retry settings."""
-    if config is None:
-        return DEFAULT_RETRY_CONFIG
-    given = Config(**config) if isinstance(config, Mapping) else config
-    return DEFAULT_RETRY_CONFIG.merge(given)
+    given = as_botocore_config(config)
+    return DEFAULT_RETRY_CONFIG if given is None else DEFAULT_RETRY_CONFIG.merge(given)
 
 
 def chunked(items: Sequence[T], size: int) -> Iterator[Sequence[T]]:
@@ -58,7 +76,7 @@ class BaseBatchPlusHook(AwsBaseHook):
         config: Config | Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        given = Config(**config) if isinstance(config, Mapping) else config
+        given = as_botocore_config(config)
         super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=given, **kwargs)
         self._sessions: dict[tuple[str | None, bool], Any] = {}
         self._sessions_lock = threading.Lock()

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.sdk import BaseOperator
 
 from airflow_batch_plus import links
+from airflow_batch_plus.aws_settings import check_botocore_config
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.environment import override_environment_names
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy
@@ -61,6 +62,9 @@ class BatchSubmitJobOperator(BaseOperator):
     :param tolerated_failures: for an array job, how many children may fail (a count, or a
         percentage such as ``"10%"``) with the task still succeeding.
     :param reattach: follow a live job an earlier try of this task submitted, rather than submitting again.
+    :param botocore_config: botocore.config.Config's arguments as a dict (timeouts, retries, pool size), as the
+        amazon provider's operators take them; used in the worker and by the trigger. Adaptive retries are
+        added unless it sets `retries`.
     """
 
     template_fields: Sequence[str] = (
@@ -117,6 +121,7 @@ class BatchSubmitJobOperator(BaseOperator):
         consumable_resource_properties: dict[str, Any] | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         deferrable: bool | None = None,
         poll_interval: float = 30,
         stream_logs: bool = True,
@@ -146,6 +151,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self.consumable_resource_properties = consumable_resource_properties
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.botocore_config = check_botocore_config(botocore_config)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         if poll_interval <= 0:
             raise ValueError(f"poll_interval={poll_interval!r}: must be a positive number of seconds")
@@ -168,14 +174,16 @@ class BatchSubmitJobOperator(BaseOperator):
         from airflow_batch_plus.hooks.batch import BatchHook
 
         if getattr(self, "_hook", None) is None:
-            self._hook = BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+            self._hook = BatchHook(
+                aws_conn_id=self.aws_conn_id, region_name=self.region_name, config=self.botocore_config
+            )
         return self._hook
 
     @property
     def logs_hook(self) -> BatchLogsHook:
         from airflow_batch_plus.hooks.logs import BatchLogsHook
 
-        return BatchLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return BatchLogsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, config=self.botocore_config)
 
     # Execution
 
@@ -192,6 +200,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self._supervisor = SupervisorWatch()
         try:
             request = self.build_request(context)  # refused here, before anything is submitted
+            self.hook  # noqa: B018 -- a botocore_config botocore refuses is refused here too
         except ValueError as error:  # BatchRequestError included
             raise AirflowFailException(str(error)) from None  # the same request fails the same way on a retry
         lookup = ReattachLookup(context, lambda: self.hook, self.log)
@@ -291,6 +300,7 @@ class BatchSubmitJobOperator(BaseOperator):
             job_id=self.job_id,
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
+            botocore_config=self.botocore_config,
             poll_interval=self.poll_interval,
             stream_logs=self.stream_logs,
             deadline=self._deadline(context) if self.deferrable else None,

@@ -8,15 +8,19 @@ The hooks (boto3) are imported only when the task runs, so parsing a DAG that us
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 from airflow.sdk import BaseOperator
 
+from airflow_batch_plus.aws_settings import check_botocore_config
 from airflow_batch_plus.jobs import JobSnapshot, StopAction, StopPolicy, decide_stop, list_jobs_filter
 from airflow_batch_plus.ownership import kill_switch_stop_reason
 
 if TYPE_CHECKING:
     from airflow.sdk import Context
+
+    from airflow_batch_plus.hooks.batch import BatchHook
 
 _DRY_RUN_OUTCOMES = {
     StopAction.CANCEL: "would cancel",
@@ -71,6 +75,7 @@ class BatchStopJobsOperator(BaseOperator):
         reason: str | None = None,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -98,10 +103,15 @@ class BatchStopJobsOperator(BaseOperator):
         self.reason = reason
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.botocore_config = check_botocore_config(botocore_config)
 
-    def execute(self, context: Context) -> dict[str, Any]:
+    @cached_property
+    def hook(self) -> BatchHook:
         from airflow_batch_plus.hooks.batch import BatchHook
 
+        return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, config=self.botocore_config)
+
+    def execute(self, context: Context) -> dict[str, Any]:
         # Again once rendered: a template that renders empty must not widen the stop to the whole queue.
         _refuse_empty_filters(
             {
@@ -112,7 +122,7 @@ class BatchStopJobsOperator(BaseOperator):
             }
         )
 
-        hook = BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        hook = self.hook
         jobs = self._matching_jobs(hook)
         if self.list_only:
             outcomes = {

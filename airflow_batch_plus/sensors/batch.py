@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseSensorOperator, PokeReturnValue
 
 from airflow_batch_plus import links
+from airflow_batch_plus.aws_settings import check_botocore_config
 from airflow_batch_plus.deferral import default_deferrable, deferral_timeout, try_deadline
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopPolicy
 from airflow_batch_plus.ownership import sensor_keep_reason
@@ -64,6 +65,7 @@ class BatchJobSensor(BaseSensorOperator):
         job_id: str,
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         deferrable: bool | None = None,
         poll_interval: float | None = None,
         stream_logs: bool = False,
@@ -75,6 +77,7 @@ class BatchJobSensor(BaseSensorOperator):
         self.job_id = job_id
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.botocore_config = check_botocore_config(botocore_config)
         self.deferrable = default_deferrable() if deferrable is None else deferrable
         interval = self.poke_interval if poll_interval is None else poll_interval
         if interval <= 0:
@@ -87,7 +90,7 @@ class BatchJobSensor(BaseSensorOperator):
         """One hook, so one boto3 client, for every poke of this task."""
         from airflow_batch_plus.hooks.batch import BatchHook
 
-        return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, config=self.botocore_config)
 
     def execute(self, context: Context) -> Any:
         hook = self.hook
@@ -132,6 +135,7 @@ class BatchJobSensor(BaseSensorOperator):
             job_id=self.job_id,
             aws_conn_id=self.aws_conn_id,
             region_name=self.region_name,
+            botocore_config=self.botocore_config,
             poll_interval=self.poll_interval,
             stream_logs=self.stream_logs,
             deadline=deadline,
@@ -182,6 +186,7 @@ class BatchJobQueueSensor(BaseSensorOperator):
         wait_for: str = "ready",
         aws_conn_id: str | None = "aws_default",
         region_name: str | None = None,
+        botocore_config: dict[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -192,13 +197,14 @@ class BatchJobQueueSensor(BaseSensorOperator):
         self.wait_for = wait_for
         self.aws_conn_id = aws_conn_id
         self.region_name = region_name
+        self.botocore_config = check_botocore_config(botocore_config)
 
     @cached_property
     def hook(self) -> BatchHook:
         """One hook, so one boto3 client, for every poke of this task."""
         from airflow_batch_plus.hooks.batch import BatchHook
 
-        return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name)
+        return BatchHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, config=self.botocore_config)
 
     def execute(self, context: Context) -> Any:
         links.persist(context, links.QUEUE_LINK, links.queue_url(self.hook.region, self.job_queue))

@@ -59,6 +59,8 @@ class BatchJobTrigger(BaseTrigger):
     :param job_id: the Batch job to wait for.
     :param aws_conn_id: the amazon provider's `aws` connection (None: boto3's default chain).
     :param region_name: overrides the connection's region.
+    :param botocore_config: botocore.config.Config's arguments as a dict (timeouts, retries, ...), as the
+        amazon provider's operators take them; triggers with the same one share a poller.
     :param poll_interval: seconds between looks at the job (shared with every other waiting trigger).
     :param stream_logs: log every line of every stream of the job (attempts, array children, nodes).
     :param deadline: epoch seconds; past it the job is stopped per policy and a timeout event emitted
@@ -92,6 +94,7 @@ class BatchJobTrigger(BaseTrigger):
         max_runnable_seconds: float | None = None,
         deadline_reason: str = "the task's execution_timeout passed",
         masked_environment: list[str] | None = None,
+        botocore_config: dict[str, Any] | None = None,
         log_cursor: dict[str, Any] | None = None,
         runnable_since: float | None = None,
     ):
@@ -109,6 +112,7 @@ class BatchJobTrigger(BaseTrigger):
         self.max_runnable_seconds = max_runnable_seconds
         self.deadline_reason = deadline_reason
         self.masked_environment = sorted(set(masked_environment or ()))
+        self.botocore_config = botocore_config
         self._cursor_saved = False  # the checkpoint holds something of this trigger's, for the task to clear
         self._runnable_since: float | None = None  # when the job was first seen RUNNABLE (this attempt's wait)
         self._saved_runnable_since: float | None = None  # the runnable clock the checkpoint holds
@@ -134,6 +138,7 @@ class BatchJobTrigger(BaseTrigger):
                 "max_runnable_seconds": self.max_runnable_seconds,
                 "deadline_reason": self.deadline_reason,
                 "masked_environment": self.masked_environment,
+                "botocore_config": self.botocore_config,
             },
         )
 
@@ -145,7 +150,7 @@ class BatchJobTrigger(BaseTrigger):
 
     @property
     def poller(self) -> JobPoller:
-        return JobPoller.shared(self.aws_conn_id, self.region_name)
+        return JobPoller.shared(self.aws_conn_id, self.region_name, self.botocore_config)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
         from airflow_batch_plus.hooks.logs import LogCursor

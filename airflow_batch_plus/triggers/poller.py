@@ -32,6 +32,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import json
 import logging
 import math
 import random
@@ -39,9 +40,9 @@ import threading
 import time
 import weakref
 from collections import defaultdict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import DESCRIBE_BATCH_SIZE, DONE, JobSnapshot, JobStatus
@@ -66,7 +67,7 @@ MAX_BACKOFF_SECONDS = 60.0
 # 1,000 jobs a second (see the module's docstring).
 DEFAULT_BATCH_REQUESTS_PER_SECOND = 10.0
 
-_PollerKey = tuple[str | None, str | None]  # (aws_conn_id, region_name)
+_PollerKey = tuple[str | None, str | None, str]  # (aws_conn_id, region_name, the botocore config as JSON)
 
 
 class JobVanishedError(LookupError):
@@ -204,17 +205,21 @@ class JobPoller:
     )
 
     @classmethod
-    def shared(cls, aws_conn_id: str | None, region_name: str | None) -> JobPoller:
-        """The poller of the running event loop for this connection and region, created on first use."""
+    def shared(
+        cls, aws_conn_id: str | None, region_name: str | None, botocore_config: Mapping[str, Any] | None = None
+    ) -> JobPoller:
+        """The poller of the running event loop for this connection, region and botocore config, created on
+        first use: triggers that ask AWS the same way share one."""
         from airflow_batch_plus.hooks.batch import BatchHook
         from airflow_batch_plus.hooks.logs import BatchLogsHook
 
         pollers = cls._shared.setdefault(asyncio.get_running_loop(), {})
-        key = (aws_conn_id, region_name)
+        config = dict(botocore_config) if botocore_config else None
+        key = (aws_conn_id, region_name, json.dumps(config, sort_keys=True, default=str))
         if key not in pollers:
             pollers[key] = cls(
-                lambda: BatchHook(aws_conn_id=aws_conn_id, region_name=region_name),
-                lambda: BatchLogsHook(aws_conn_id=aws_conn_id, region_name=region_name),
+                lambda: BatchHook(aws_conn_id=aws_conn_id, region_name=region_name, config=config),
+                lambda: BatchLogsHook(aws_conn_id=aws_conn_id, region_name=region_name, config=config),
                 missing_grace=DEFAULT_MISSING_GRACE_SECONDS,
                 failure_grace=DEFAULT_FAILURE_GRACE_SECONDS,
             )

@@ -103,3 +103,13 @@ with DAG("batch_deferred_multinode", schedule=None, start_date=datetime(2026, 1,
 # A request Batch would refuse, known only once rendered (a literal bad name is refused at DAG parse):
 # the task fails at once, without retrying or submitting anything.
 bad_request = submit_dag("batch_bad_request", deferrable=False, job_name="{{ 'not a valid name' }}", retries=2)
+# botocore_config, as the amazon provider's operators take it: one botocore refuses fails the task at once;
+# a good one is carried by the trigger, rebuilt from its serialized form.
+bad_botocore_config = submit_dag(
+    "batch_bad_botocore_config", deferrable=False, botocore_config={"read_timeot": 5}, retries=2
+)
+deferred_botocore_config = submit_dag(
+    "batch_deferred_botocore_config",
+    deferrable=True,
+    botocore_config={"read_timeout": 17, "retries": {"mode": "standard", "max_attempts": 4}},
+)

@@ -109,6 +109,7 @@ def test_every_field_survives_serialisation() -> None:
         stop_reason="Stopped by Airflow: dag d",
         max_runnable_seconds=600,
         deadline_reason="the sensor's timeout passed",
+        botocore_config={"read_timeout": 7},
     )
     classpath, kwargs = original.serialize()
     read_only = {"log_cursor", "runnable_since"}  # read from triggers 0.1.0 serialized, never written
@@ -119,6 +120,7 @@ def test_every_field_survives_serialisation() -> None:
     assert rebuilt.serialize() == (classpath, kwargs)
     assert kwargs["stop_policy"] == "cancel" and kwargs["deadline"] == 1_900_000_000.5
     assert kwargs["deadline_reason"] == "the sensor's timeout passed"
+    assert kwargs["botocore_config"] == {"read_timeout": 7}
 
 
 def test_bad_arguments_are_refused_when_the_trigger_is_made() -> None:
