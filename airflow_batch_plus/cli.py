@@ -45,8 +45,10 @@ def _local_batch(args: argparse.Namespace) -> int:
         with LocalBatchServer(port=args.port, config=config, region_name=args.region, key=key) as server:
             assert server.local_batch is not None
             if not args.no_bootstrap:
-                env = server.local_batch.bootstrap(max_vcpus=args.max_vcpus)
+                env = server.local_batch.bootstrap(max_vcpus=args.max_vcpus, job_event_queues=args.job_event_queues)
                 print(f"queue: {env.queue_name}  job definition: {env.job_definition_name}", flush=True)
+                for url in env.job_event_queue_urls:
+                    print(f"job state change events: {url}", flush=True)
             print(f"Local AWS Batch listening on {server.endpoint_url} (region {args.region})", flush=True)
             # Printed to whoever started the server, and nowhere else: the pair is what lets a client run commands.
             variables = " ".join(f"{name}={value}" for name, value in server.client_environment().items())
@@ -140,6 +142,15 @@ def build_parser() -> argparse.ArgumentParser:
     server.add_argument("--max-vcpus", type=int, default=256, help="capacity of the bootstrapped compute environment")
     server.add_argument("--no-bootstrap", action="store_true", help="start empty: no queue or job definition")
     server.add_argument("--fast", action="store_true", help="tens of milliseconds per job state (for tests)")
+    server.add_argument(
+        "--job-event-queues",
+        type=int,
+        default=0,
+        choices=range(6),
+        metavar="N",
+        help="also bootstrap N (up to 5) SQS queues that get every job state change event through an EventBridge "
+        "rule, one per triggerer: batch-job-events, or batch-job-events-1 to -N (default: none)",
+    )
     server.add_argument(
         "--access-key-id",
         default=None,

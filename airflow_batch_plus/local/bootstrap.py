@@ -1,12 +1,19 @@
-"""Creates what a job needs on a fresh local Batch: network, roles, a compute environment, a queue, a job definition."""
+"""Creates what a job needs on a fresh local Batch: network, roles, a compute environment, a queue, a job definition;
+and, if asked, the SQS queues its job state change events reach through an EventBridge rule."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from typing import Any
 
 DEFAULT_COMMAND = ("sh", "-c", "echo hello from the local AWS Batch")
+JOB_EVENT_QUEUE = "batch-job-events"
+JOB_EVENT_RULE = "batch-job-state-change"
+JOB_EVENT_PATTERN = {"source": ["aws.batch"], "detail-type": ["Batch Job State Change"]}
+# EventBridge's limit of targets per rule: one rule feeds every queue.
+MAX_JOB_EVENT_QUEUES = 5
 _TRUST = {
     "Version": "2012-10-17",
     "Statement": [{"Effect": "Allow", "Principal": {"Service": "batch.amazonaws.com"}, "Action": "sts:AssumeRole"}],
@@ -23,6 +30,9 @@ class BootstrapResult:
     compute_environment_arn: str
     job_definition_name: str
     job_definition_arn: str
+    # The SQS queues the job state change events go to (one per triggerer), and the rule that sends them.
+    job_event_queue_urls: tuple[str, ...] = ()
+    job_event_rule_arn: str | None = None
 
 
 def bootstrap(
@@ -33,12 +43,86 @@ def bootstrap(
     job_definition_name: str = "local-job",
     max_vcpus: int = 256,
     command: tuple[str, ...] | list[str] = DEFAULT_COMMAND,
+    job_event_queues: int = 0,
 ) -> BootstrapResult:
-    """Create a FARGATE compute environment (capacity `max_vcpus`), a queue on it and a job definition.
+    """Create a FARGATE compute environment (capacity `max_vcpus`), a queue on it and a job definition; with
+    `job_event_queues`, also that many SQS queues for the jobs' state change events (`job_event_queues_for`).
 
     `clients(service)` returns a boto3 client bound to the local Batch. Calling it again with the
     same names reuses what exists, so a restarted demo does not fail.
     """
+    if job_event_queues:
+        _check_queue_count(job_event_queues)  # before anything is created
+    result = _batch_resources(
+        clients,
+        queue_name=queue_name,
+        compute_environment_name=compute_environment_name,
+        job_definition_name=job_definition_name,
+        max_vcpus=max_vcpus,
+        command=command,
+    )
+    if not job_event_queues:
+        return result
+    urls, rule_arn = job_event_queues_for(clients, job_event_queues)
+    return dataclasses.replace(result, job_event_queue_urls=urls, job_event_rule_arn=rule_arn)
+
+
+def job_event_queues_for(
+    clients: Any, count: int, *, queue_name: str = JOB_EVENT_QUEUE, rule_name: str = JOB_EVENT_RULE
+) -> tuple[tuple[str, ...], str]:
+    """SQS queues that each get every "Batch Job State Change" event, through one EventBridge rule on the
+    default bus: one queue per triggerer, as the provider reads them. (queue URLs, rule ARN).
+
+    One queue is `batch-job-events`; several are `batch-job-events-1` to `-<count>`. At most 5: EventBridge's
+    targets per rule. Each queue's policy lets EventBridge send to it, as AWS requires (moto does not check).
+    Calling it again reuses the queues and the rule.
+    """
+    _check_queue_count(count)
+    sqs, events = clients("sqs"), clients("events")
+    rule_arn = events.put_rule(Name=rule_name, EventPattern=json.dumps(JOB_EVENT_PATTERN), State="ENABLED")["RuleArn"]
+    names = [queue_name] if count == 1 else [f"{queue_name}-{index}" for index in range(1, count + 1)]
+    urls, targets = [], []
+    for name in names:
+        url = sqs.create_queue(QueueName=name)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(_events_may_send(arn, rule_arn))})
+        urls.append(url)
+        targets.append({"Id": name, "Arn": arn})
+    events.put_targets(Rule=rule_name, Targets=targets)
+    return tuple(urls), rule_arn
+
+
+def _check_queue_count(count: int) -> None:
+    if not 1 <= count <= MAX_JOB_EVENT_QUEUES:
+        raise ValueError(f"job_event_queues must be 1 to {MAX_JOB_EVENT_QUEUES} (targets of one rule), got {count}")
+
+
+def _events_may_send(queue_arn: str, rule_arn: str) -> dict[str, Any]:
+    """The queue policy an SQS target of an EventBridge rule needs on AWS: SendMessage for that rule only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "events.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
+            }
+        ],
+    }
+
+
+def _batch_resources(
+    clients: Any,
+    *,
+    queue_name: str,
+    compute_environment_name: str,
+    job_definition_name: str,
+    max_vcpus: int,
+    command: tuple[str, ...] | list[str],
+) -> BootstrapResult:
+    """The compute environment, queue and job definition: those that exist with these names, else new ones."""
     batch, ec2, iam = clients("batch"), clients("ec2"), clients("iam")
     existing = batch.describe_job_queues(jobQueues=[queue_name])["jobQueues"]
     if existing:

@@ -4,19 +4,22 @@ Queues, compute environments and job definitions stay in moto's own Batch backen
 jobs, because moto without Docker can only fail or instantly succeed them. The rules live beside it:
 submission.py checks and makes jobs, listing.py lists them, stopping.py applies stop requests and
 job_table.py holds them; each tick, scheduler.py moves them on (with placement.py and parents.py),
-launcher.py starts their attempts, watch.py watches the running ones and outcome.py ends them.
+launcher.py starts their attempts, watch.py watches the running ones and outcome.py ends them. Each state
+change is also a "Batch Job State Change" event for EventBridge (events.py), sent once the lock is released.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from moto.batch.exceptions import ClientException
 
 from airflow_batch_plus.local import stopping
 from airflow_batch_plus.local.config import LocalBatchConfig
+from airflow_batch_plus.local.events import JobEvents
 from airflow_batch_plus.local.job_table import JobTable
 from airflow_batch_plus.local.launcher import AttemptLauncher
 from airflow_batch_plus.local.listing import check_list_request, list_page
@@ -35,7 +38,8 @@ class LocalBatchEngine:
         self.region_name = region_name
         self.config = config
         self._lock = threading.RLock()
-        self._table = JobTable(account_id, region_name)
+        self._events = JobEvents(account_id, region_name)
+        self._table = JobTable(account_id, region_name, on_enter=self._events.record)
         self._launcher = AttemptLauncher(account_id, region_name, config)
         self._scheduler = Scheduler(self._table, config, self._launcher)
         self._stopping = threading.Event()
@@ -64,24 +68,24 @@ class LocalBatchEngine:
 
     def cancel(self, job_id: str, reason: str) -> None:
         """CancelJob: fails a job that has not started; a started one runs on, without retries."""
-        with self._lock:
+        with self._changing():
             stopping.cancel(stopping.job_to_stop(self._table.jobs, job_id, reason), reason)
 
     def terminate(self, job_id: str, reason: str) -> None:
         """TerminateJob: cancels a job that has not started; SIGTERM, then SIGKILL, to a running one."""
-        with self._lock:
+        with self._changing():
             stopping.terminate(stopping.job_to_stop(self._table.jobs, job_id, reason), reason)
 
     def cancel_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
         """CancelJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
-        with self._lock:
+        with self._changing():
             for job in stopping.jobs_to_stop(self._table.jobs, job_ids, reason):
                 stopping.cancel(job, reason)
             return list(job_ids)
 
     def terminate_jobs(self, job_ids: Sequence[str], reason: str) -> list[str]:
         """TerminateJobs: up to 50 ids in one call; ids that do not exist count as done, as on AWS."""
-        with self._lock:
+        with self._changing():
             for job in stopping.jobs_to_stop(self._table.jobs, job_ids, reason):
                 stopping.terminate(job, reason)
             return list(job_ids)
@@ -98,6 +102,7 @@ class LocalBatchEngine:
                 for run in job.current.runs() if job.current is not None else []:
                     run.process = None
         self._launcher.cleanup()
+        self._events.flush()
 
     def processes(self) -> list[int]:
         """PIDs of the job processes alive now (for tests and the demo)."""
@@ -117,5 +122,15 @@ class LocalBatchEngine:
 
     def tick(self) -> None:
         """Advance every job one step; parents last, so they see their children's new states."""
-        with self._lock:
+        with self._changing():
             self._scheduler.tick()
+
+    @contextmanager
+    def _changing(self) -> Iterator[None]:
+        """The lock, for a call that may change jobs' states: their events go out once it is released (in the
+        order they happened), so EventBridge and its targets never run under it."""
+        try:
+            with self._lock:
+                yield
+        finally:
+            self._events.flush()

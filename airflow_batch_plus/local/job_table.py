@@ -7,6 +7,7 @@ each of them; the engine's lock guards it (every caller holds it).
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import Any
 
 from moto.batch.models import batch_backends
@@ -17,9 +18,11 @@ from airflow_batch_plus.local.model import LocalJob
 class JobTable:
     """Every job of one account and region by id, with the ARN and submission number each new job gets."""
 
-    def __init__(self, account_id: str, region_name: str):
+    def __init__(self, account_id: str, region_name: str, on_enter: Callable[[LocalJob], None] | None = None) -> None:
         self.account_id = account_id
         self.region_name = region_name
+        # What each job added here tells of its state changes (the engine's job events), children included.
+        self.on_enter = on_enter
         self.jobs: dict[str, LocalJob] = {}
         self._seq = itertools.count()
 
@@ -38,4 +41,5 @@ class JobTable:
         return next(self._seq)
 
     def add(self, job: LocalJob) -> None:
+        job.on_enter = self.on_enter
         self.jobs[job.job_id] = job

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +188,8 @@ class LocalJob:
     retries_removed: bool = False
     is_cancelled: bool = False
     is_terminated: bool = False
+    # Told of each state change, as it happens (the job table sets it: the engine's job events).
+    on_enter: Callable[[LocalJob], None] | None = field(default=None, repr=False, compare=False)
 
     @property
     def done(self) -> bool:
@@ -212,12 +215,17 @@ class LocalJob:
         return self.is_array_parent or self.is_multi_node_parent
 
     def enter(self, status: str, reason: str | None = None) -> None:
+        """Move to `status`. Every state change goes through here, so `on_enter` sees each one, after the job's
+        fields are those of the new state (callers set the rest, e.g. attempts, before they call this)."""
+        changed = status != self.status
         self.status = status
         self.entered_at = time.monotonic()
         if reason is not None:
             self.status_reason = reason
         if status in DONE and self.stopped_at is None:
             self.stopped_at = now_ms()
+        if changed and self.on_enter is not None:
+            self.on_enter(self)
 
     def dwell(self) -> float:
         return time.monotonic() - self.entered_at

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -30,6 +31,7 @@ class Served(NamedTuple):
     process: subprocess.Popen[str]
     port: int
     client_env: dict[str, str]  # from the "Use it with:" line, as a user copies it
+    printed: tuple[str, ...]  # the lines before it
 
 
 def _serve(*options: str, env: dict[str, str] | None = None) -> Served:
@@ -42,10 +44,12 @@ def _serve(*options: str, env: dict[str, str] | None = None) -> Served:
         env={**os.environ, **(env or {})},
     )
     assert process.stdout is not None
+    printed: list[str] = []
     for line in process.stdout:
         if line.startswith("Use it with: "):
             pairs = (item.split("=", 1) for item in line.removeprefix("Use it with: ").split())
-            return Served(process, port, {name: value for name, value in pairs})
+            return Served(process, port, {name: value for name, value in pairs}, tuple(printed))
+        printed.append(line.rstrip("\n"))
     pytest.fail(f"the server did not start (exit {process.wait()})")
 
 
@@ -176,3 +180,34 @@ def test_half_a_key_pair_is_a_clear_error() -> None:
     )
     assert result.returncode == 2
     assert "give both the access key id and the secret access key" in result.stderr
+
+
+def test_job_event_queues_are_bootstrapped_printed_and_get_the_events() -> None:
+    served = _serve("--job-event-queues", "2")
+    try:
+        urls = [line.removeprefix("job state change events: ") for line in served.printed if "events: " in line]
+        base = f"http://127.0.0.1:{served.port}/123456789012/batch-job-events"
+        assert urls == [f"{base}-1", f"{base}-2"]
+        job_id = _client(served.client_env).submit_job(
+            jobName="evented", jobQueue="local-queue", jobDefinition="local-job"
+        )["jobId"]
+        sqs = boto3.client(
+            "sqs",
+            endpoint_url=served.client_env["AWS_ENDPOINT_URL"],
+            region_name=served.client_env["AWS_DEFAULT_REGION"],
+            aws_access_key_id=served.client_env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=served.client_env["AWS_SECRET_ACCESS_KEY"],
+        )
+        for url in urls:
+            statuses: list[str] = []
+            deadline = time.monotonic() + 30
+            while not statuses or statuses[-1] not in ("SUCCEEDED", "FAILED"):
+                assert time.monotonic() < deadline, statuses
+                messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1)
+                for message in messages.get("Messages", []):
+                    detail = json.loads(message["Body"])["detail"]
+                    assert detail["jobId"] == job_id
+                    statuses.append(detail["status"])
+            assert statuses == ["PENDING", "RUNNABLE", "STARTING", "RUNNING", "SUCCEEDED"]
+    finally:
+        _stop(served.process)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import time
 
 import moto
@@ -11,6 +12,7 @@ from moto.batch.responses import BatchResponse
 from moto.batch.urls import url_paths
 from moto.core.models import DEFAULT_ACCOUNT_ID
 from moto.core.responses import BaseResponse
+from moto.events.models import Rule, events_backends
 from moto.logs.models import logs_backends
 from moto.moto_server import werkzeug_app
 from packaging.version import Version
@@ -118,3 +120,25 @@ def test_job_definition_registration_the_local_batch_wraps() -> None:
         definition = batch_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].get_job_definition_by_arn(arn)
         assert definition.eks_properties["podProperties"]["containers"][0]["name"] == "c"
         assert definition.container_properties is None
+
+
+def test_eventbridge_rule_internals_the_job_events_use() -> None:
+    """events.py reads the default bus's rules and hands each matching event to `Rule.send_to_targets`, whose
+    SQS delivery writes a float `time` as ISO-8601 UTC."""
+    assert "transform_input" in inspect.signature(Rule.send_to_targets).parameters
+    with LocalBatch(LocalBatchConfig.fast()) as local:
+        sqs, events = local.client("sqs"), local.client("events")
+        url = sqs.create_queue(QueueName="canary")["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        events.put_rule(Name="canary", EventPattern=json.dumps({"source": ["aws.batch"]}), State="DISABLED")
+        events.put_targets(Rule="canary", Targets=[{"Id": "q", "Arn": arn}])
+        rule = events_backends[DEFAULT_ACCOUNT_ID]["us-east-1"].event_buses["default"].rules["canary"]
+        assert (rule.state, rule.event_pattern.get_pattern(), rule.targets) == (
+            "DISABLED",
+            {"source": ["aws.batch"]},
+            [{"Id": "q", "Arn": arn}],
+        )
+        event = {"source": "aws.batch", "detail-type": "x", "account": "1", "time": 0.0, "detail": {"a": 1}}
+        rule.send_to_targets(event, transform_input=False)
+        (message,) = sqs.receive_message(QueueUrl=url)["Messages"]
+        assert json.loads(message["Body"]) == {**event, "time": "1970-01-01T00:00:00Z"}
