@@ -39,13 +39,13 @@ import random
 import threading
 import time
 import weakref
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
 from airflow_batch_plus.jobs import DESCRIBE_BATCH_SIZE, DONE, JobSnapshot, JobStatus
+from airflow_batch_plus.triggers.log_reader import LogReader
 
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.batch import BatchHook, DescribeResult
@@ -161,13 +161,6 @@ class _Schedule:
         return next_due if next_due > self.started else self.started + target.interval
 
 
-@dataclass
-class _LogRequest:
-    streams: Sequence[LogStream]
-    cursor: LogCursor
-    result: asyncio.Future[list[LogLine]]
-
-
 class JobPoller:
     """Polls every watched job of one connection and region in one event loop. Use `JobPoller.shared`."""
 
@@ -192,8 +185,7 @@ class JobPoller:
         self._targets: dict[str, _Target] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
-        self._log_requests: list[_LogRequest] = []
-        self._log_task: asyncio.Task[None] | None = None
+        self._log_reader = LogReader(lambda: self.logs_hook)
         self._failing_since: float | None = None
         self._failures = 0
         self._budget = budget if budget is not None else shared_budget("batch", rate=DEFAULT_BATCH_REQUESTS_PER_SECOND)
@@ -393,62 +385,6 @@ class JobPoller:
     # Logs
 
     async def read_logs(self, streams: Sequence[LogStream], cursor: LogCursor) -> list[LogLine]:
-        """The lines of `streams` that `cursor` has not marked, read together with other triggers' requests.
-
-        The cursor is not changed: the caller marks each line once it has logged it.
-        """
-        if not streams:
-            return []
-        future: asyncio.Future[list[LogLine]] = asyncio.get_running_loop().create_future()
-        self._log_requests.append(_LogRequest(streams, cursor, future))
-        if self._log_task is None or self._log_task.done():
-            self._log_task = asyncio.get_running_loop().create_task(
-                self._flush_logs(), name="airflow-batch-plus log reader", context=contextvars.Context()
-            )
-        return await future
-
-    async def _flush_logs(self) -> None:
-        await asyncio.sleep(COALESCE_SECONDS)
-        while self._log_requests:
-            pending, self._log_requests = self._log_requests, []
-            for batch in _rounds_of_distinct_streams(pending):
-                await self._read_batch(batch)
-
-    async def _read_batch(self, batch: list[_LogRequest]) -> None:
-        from airflow_batch_plus.hooks.logs import LogCursor
-
-        live = [request for request in batch if not request.result.done()]
-        if not live:
-            return
-        streams = [stream for request in live for stream in request.streams]
-        cursor = LogCursor.union([request.cursor for request in live])
-        try:
-            lines = await asyncio.to_thread(self.logs_hook.read_new, streams, cursor)
-        except Exception as error:
-            for request in live:
-                if not request.result.done():
-                    request.result.set_exception(error)
-            return
-        by_stream: dict[str, list[LogLine]] = defaultdict(list)
-        for line in lines:
-            by_stream[line.stream.key].append(line)
-        for request in live:
-            if not request.result.done():
-                mine = [line for stream in request.streams for line in by_stream.get(stream.key, ())]
-                mine.sort(key=lambda line: line.timestamp)  # stable: a stream's same-millisecond order holds
-                request.result.set_result(mine)
-
-
-def _rounds_of_distinct_streams(requests: list[_LogRequest]) -> list[list[_LogRequest]]:
-    """Split requests so no stream is read twice in one call (two triggers may follow one job)."""
-    rounds: list[tuple[set[str], list[_LogRequest]]] = []
-    for request in requests:
-        keys = {stream.key for stream in request.streams}
-        for taken, members in rounds:
-            if not taken & keys:
-                taken.update(keys)
-                members.append(request)
-                break
-        else:
-            rounds.append((keys, [request]))
-    return [members for _, members in rounds]
+        """The lines of `streams` that `cursor` has not marked, read together with other triggers' requests
+        (triggers/log_reader.py). The cursor is not changed: the caller marks each line once it has logged it."""
+        return await self._log_reader.read(streams, cursor)
