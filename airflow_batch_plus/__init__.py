@@ -85,6 +85,27 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "10",
                         "default": "2",
                     },
+                    "job_events_queue_url": {
+                        "description": (
+                            "The SQS queue this triggerer reads Batch's job state change events from (an "
+                            "EventBridge rule on source aws.batch, detail-type 'Batch Job State Change', delivers "
+                            "them). Give each triggerer a queue of its own. Empty: poll DescribeJobs instead."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "string",
+                        "example": "https://sqs.us-east-1.amazonaws.com/123456789012/batch-job-events-1",
+                        "default": "",
+                    },
+                    "job_events_reconcile_seconds": {
+                        "description": (
+                            "With job_events_queue_url: how often every waiting job is still described, so a "
+                            "lost event costs at most this much latency, never a wrong outcome."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "120",
+                        "default": "300",
+                    },
                 },
             }
         },

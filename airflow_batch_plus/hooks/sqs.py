@@ -65,7 +65,9 @@ class SqsHook(BaseBatchPlusHook):
         visibility timeout ends, and are read again: every reader here takes a message twice safely)."""
         failed: list[str] = []
         for chunk in chunked(list(messages), MAX_MESSAGES_PER_RECEIVE):
-            entries = [{"Id": str(index), "ReceiptHandle": message.receipt_handle} for index, message in enumerate(chunk)]
+            entries = [
+                {"Id": str(index), "ReceiptHandle": message.receipt_handle} for index, message in enumerate(chunk)
+            ]
             answer = self.client.delete_message_batch(QueueUrl=queue_url, Entries=entries)
             failed += [chunk[int(entry["Id"])].message_id for entry in answer.get("Failed", ())]
         return failed

@@ -13,7 +13,8 @@ from airflow_batch_plus.jobs import JobSnapshot
 
 if TYPE_CHECKING:
     from airflow_batch_plus.jobs import LogStream
-    from airflow_batch_plus.triggers.poller import JobPoller, JobWatch
+    from airflow_batch_plus.triggers.poller import JobPoller
+    from airflow_batch_plus.triggers.watch import JobWatch
 
 
 class JobFollower:

@@ -44,8 +44,11 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow_batch_plus.hooks.budget import RequestBudget, shared_budget
+from airflow_batch_plus.job_events import is_progress, progress
 from airflow_batch_plus.jobs import DESCRIBE_BATCH_SIZE, DONE, JobSnapshot, JobStatus
+from airflow_batch_plus.triggers.job_event_reader import JobEventReader
 from airflow_batch_plus.triggers.log_reader import LogReader
+from airflow_batch_plus.triggers.watch import JobWatch, poll_interval_for
 
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.batch import BatchHook, DescribeResult
@@ -62,6 +65,10 @@ DEFAULT_FAILURE_GRACE_SECONDS = 300.0
 # Registrations and log requests that arrive within this window share one call.
 COALESCE_SECONDS = 0.05
 MAX_BACKOFF_SECONDS = 60.0
+# With job state events: every job is still described this often, so a lost event costs at most this much
+# latency; and a job whose end an event told of is asked again this soon while DescribeJobs lags behind.
+DEFAULT_RECONCILE_SECONDS = 300.0
+CONFIRM_SECONDS = 1.0
 # DescribeJobs calls a second for all pollers of a process: AWS allows about 50 Batch calls a second per
 # account and Region, shared with every other triggerer and client; at 100 ids a call this still follows
 # 1,000 jobs a second (see the module's docstring).
@@ -78,54 +85,6 @@ class PollingFailedError(RuntimeError):
     """DescribeJobs kept failing for longer than the poller's failure grace."""
 
 
-def poll_interval_for(status: JobStatus | None, base: float) -> float:
-    """How long to wait before asking about a job in `status` again.
-
-    STARTING turns into RUNNING within seconds, and logs start with it, so it is polled twice as often;
-    a RUNNABLE job often waits minutes for capacity, so it is polled half as often (at most 30 s later).
-    """
-    if status is JobStatus.STARTING:
-        return base / 2
-    if status is JobStatus.RUNNABLE:
-        return min(base * 2, base + 30)
-    return base
-
-
-class JobWatch:
-    """One trigger's subscription to one job: the snapshots the poller hands it, in order."""
-
-    def __init__(self, poller: JobPoller, job_id: str, interval: float):
-        self.poller = poller
-        self.job_id = job_id
-        self.interval = interval
-        self._updates: asyncio.Queue[JobSnapshot | BaseException] = asyncio.Queue()
-        self.closed = False
-
-    async def next(self) -> JobSnapshot:
-        """The job's next snapshot; raises what made the poller give up on it."""
-        update = await self._updates.get()
-        if isinstance(update, BaseException):
-            raise update
-        return update
-
-    def take_pending(self) -> list[JobSnapshot | BaseException]:
-        """Every update delivered and not yet taken, without waiting."""
-        pending = []
-        while not self._updates.empty():
-            pending.append(self._updates.get_nowait())
-        return pending
-
-    def close(self) -> None:
-        """Stop waiting: the poller stops asking about the job once nobody watches it. Idempotent."""
-        if not self.closed:
-            self.closed = True
-            self.poller._unwatch(self)
-
-    def _deliver(self, update: JobSnapshot | BaseException) -> None:
-        if not self.closed:
-            self._updates.put_nowait(update)
-
-
 @dataclass
 class _Target:
     job_id: str
@@ -133,6 +92,8 @@ class _Target:
     watches: set[JobWatch] = field(default_factory=set)
     status: JobStatus | None = None
     missing_since: float | None = None
+    latest: JobSnapshot | None = None  # the newest state handed over (event mode: the progress to beat)
+    confirming: bool = False  # an event said the job ended: DescribeJobs must say so before a task ends
 
     @property
     def interval(self) -> float:
@@ -146,8 +107,8 @@ class _Schedule:
     due: float
     started: float
 
-    def next_look(self, target: _Target) -> float:
-        """When to ask about `target` again after this poll: one interval after the poll was due.
+    def next_look(self, interval: float) -> float:
+        """When to ask about an id again after this poll: one `interval` after the poll was due.
 
         Not one interval after the call returned: a poll whose calls wait on the budget (25 calls go
         out over about 2 s at 10 a second) must not push the next poll back by that wait, or a 5 s poll
@@ -157,8 +118,8 @@ class _Schedule:
         up with the ids) starts the schedule again from its own start instead of making up the looks it
         missed at once.
         """
-        next_due = self.due + target.interval
-        return next_due if next_due > self.started else self.started + target.interval
+        next_due = self.due + interval
+        return next_due if next_due > self.started else self.started + interval
 
 
 class JobPoller:
@@ -173,6 +134,8 @@ class JobPoller:
         failure_grace: float = DEFAULT_FAILURE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         budget: RequestBudget | None = None,
+        events: JobEventReader | None = None,
+        reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
     ):
         self._make_batch_hook = make_batch_hook
         self._make_logs_hook = make_logs_hook
@@ -189,6 +152,15 @@ class JobPoller:
         self._failing_since: float | None = None
         self._failures = 0
         self._budget = budget if budget is not None else shared_budget("batch", rate=DEFAULT_BATCH_REQUESTS_PER_SECOND)
+        self._events = events
+        self.reconcile_seconds = reconcile_seconds
+        if events is not None:
+            events.attach(self)
+
+    @property
+    def event_driven(self) -> bool:
+        """Whether job state changes come from events (`[batch_plus] job_events_queue_url`), not polls."""
+        return self._events is not None
 
     # Sharing: one poller per event loop, connection and region.
 
@@ -202,6 +174,9 @@ class JobPoller:
     ) -> JobPoller:
         """The poller of the running event loop for this connection, region and botocore config, created on
         first use: triggers that ask AWS the same way share one."""
+        from airflow.sdk import conf
+
+        from airflow_batch_plus import CONFIG_SECTION
         from airflow_batch_plus.hooks.batch import BatchHook
         from airflow_batch_plus.hooks.logs import BatchLogsHook
 
@@ -209,11 +184,17 @@ class JobPoller:
         config = dict(botocore_config) if botocore_config else None
         key = (aws_conn_id, region_name, json.dumps(config, sort_keys=True, default=str))
         if key not in pollers:
+            queue_url = conf.get(CONFIG_SECTION, "job_events_queue_url", fallback="") or ""
+            events = JobEventReader.shared(queue_url, aws_conn_id, region_name, config) if queue_url else None
             pollers[key] = cls(
                 lambda: BatchHook(aws_conn_id=aws_conn_id, region_name=region_name, config=config),
                 lambda: BatchLogsHook(aws_conn_id=aws_conn_id, region_name=region_name, config=config),
                 missing_grace=DEFAULT_MISSING_GRACE_SECONDS,
                 failure_grace=DEFAULT_FAILURE_GRACE_SECONDS,
+                events=events,
+                reconcile_seconds=conf.getfloat(
+                    CONFIG_SECTION, "job_events_reconcile_seconds", fallback=DEFAULT_RECONCILE_SECONDS
+                ),
             )
         return pollers[key]
 
@@ -267,6 +248,8 @@ class JobPoller:
             self._task = asyncio.get_running_loop().create_task(
                 self._run(), name="airflow-batch-plus job poller", context=contextvars.Context()
             )
+        if self._events is not None:
+            self._events.ensure_running()
 
     async def _run(self) -> None:
         while self._targets:
@@ -332,11 +315,52 @@ class JobPoller:
             if snapshot is None:
                 self._missing(target, now, schedule)
                 continue
-            target.status, target.missing_since = snapshot.status, None
+            target.missing_since = None
+            if self.event_driven and target.latest is not None and progress(snapshot) < progress(target.latest):
+                # DescribeJobs lags behind what an event already said: keep that, and look again.
+                target.next_due = (
+                    now + CONFIRM_SECONDS if target.confirming else schedule.next_look(self._interval(target))
+                )
+                continue
+            target.status, target.latest = snapshot.status, snapshot
             # A finished job is not asked about again: its watchers have what they need.
-            target.next_due = math.inf if snapshot.is_done else schedule.next_look(target)
+            target.next_due = math.inf if snapshot.is_done else schedule.next_look(self._interval(target))
+            if target.confirming and not snapshot.is_done:
+                target.next_due = now + CONFIRM_SECONDS  # an event said it ended; DescribeJobs is to say so too
             for watch in list(target.watches):
                 watch._deliver(snapshot)
+
+    def _interval(self, target: _Target) -> float:
+        """How long until `target` is described again: its poll interval, or with events the reconciliation
+        interval (a job's end that an event told of is confirmed at once: `offer`)."""
+        return self.reconcile_seconds if self.event_driven else target.interval
+
+    # Events
+
+    @property
+    def watching(self) -> bool:
+        return bool(self._targets)
+
+    def offer(self, snapshot: JobSnapshot) -> bool:
+        """A job state an event told of (triggers/job_event_reader.py); whether a trigger here waits on it.
+
+        A state further along than the last one handed over goes to the job's watchers at once, with no
+        call. An end is not handed over: DescribeJobs confirms it first, in the next call (within
+        COALESCE_SECONDS, with any other ends that came meanwhile). A duplicate or older state is dropped."""
+        target = self._targets.get(snapshot.job_id)
+        if target is None:
+            return False
+        if target.confirming or not is_progress(snapshot, target.latest):
+            return True
+        if snapshot.is_done:
+            target.confirming = True
+            target.next_due = self._clock()
+            self._wakeup.set()
+            return True
+        target.status, target.latest = snapshot.status, snapshot
+        for watch in list(target.watches):
+            watch._deliver(snapshot)
+        return True
 
     def _describe(self, job_ids: list[str]) -> DescribeResult:
         """One DescribeJobs of up to 100 ids once the process's Batch budget allows it, in a worker
@@ -354,7 +378,7 @@ class JobPoller:
             )
             self._fail(target, error)
         else:
-            target.next_due = schedule.next_look(target)
+            target.next_due = schedule.next_look(self._interval(target))
 
     async def _back_off(self, targets: list[_Target], error: Exception) -> None:
         now = self._clock()

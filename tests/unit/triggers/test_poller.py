@@ -19,8 +19,8 @@ from airflow_batch_plus.triggers.poller import (
     JobPoller,
     JobVanishedError,
     PollingFailedError,
-    poll_interval_for,
 )
+from airflow_batch_plus.triggers.watch import poll_interval_for
 
 HELD = LocalBatchConfig(submitted_seconds=3600, tick_seconds=0.05)
 
