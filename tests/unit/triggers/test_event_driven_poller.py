@@ -168,7 +168,7 @@ def test_an_end_that_batch_does_not_confirm_is_not_handed_over(
         await asyncio.sleep(0.3)
         running = client.describe_jobs(jobs=[job_id])["jobs"][0]
         forged = {"source": BATCH_SOURCE, "detail-type": JOB_STATE_CHANGE, "detail": {**running, "status": "SUCCEEDED"}}
-        events.take([QueueMessage("forged", "r", json.dumps(forged))])
+        JobEventReader.take(events, [QueueMessage("forged", "r", json.dumps(forged))])  # past the dropping
         await asyncio.sleep(1.5)
         assert not task.done()  # the forged end was asked about and not handed over
         return await task
@@ -179,7 +179,7 @@ def test_an_end_that_batch_does_not_confirm_is_not_handed_over(
 
 
 def test_a_message_that_is_not_a_job_event_is_counted_and_left(local_batch: LocalBatch, queue_url: str) -> None:
-    events = reader(queue_url)
+    events = JobEventReader(queue_url, lambda: SqsHook(aws_conn_id=None, region_name="us-east-1"))
     events.take(
         [
             QueueMessage("1", "r", "not json"),
@@ -208,3 +208,30 @@ def test_the_reader_deletes_what_it_read(
         "0",
         "0",
     )
+
+
+def test_a_trigger_in_a_triggerer_configured_for_events_logs_every_line_live_and_ends_on_the_confirmed_end(
+    local_batch: LocalBatch, queue_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`[batch_plus] job_events_queue_url` set: the shared poller reads the queue; the job's lines still
+    reach the log while it runs (the watch wakes each poll interval), each once."""
+    import structlog
+
+    from airflow_batch_plus.triggers.batch import BatchJobTrigger
+
+    monkeypatch.setenv("AIRFLOW__BATCH_PLUS__JOB_EVENTS_QUEUE_URL", queue_url)
+    monkeypatch.setenv("AIRFLOW__BATCH_PLUS__JOB_EVENTS_RECONCILE_SECONDS", "600")
+    job_id = submit(local_batch, "for i in 1 2 3 4 5; do echo evented-line-$i; sleep 0.4; done")
+    batch_trigger = BatchJobTrigger(job_id, aws_conn_id=None, region_name="us-east-1", poll_interval=0.3)
+
+    async def first() -> tuple[dict[str, Any], JobPoller]:
+        async for event in batch_trigger.run():
+            return dict(event.payload), batch_trigger.poller
+        raise AssertionError("no event")
+
+    with structlog.testing.capture_logs() as entries:
+        event, poller = asyncio.run(asyncio.wait_for(first(), 60))
+    lines = [str(entry["event"]) for entry in entries if "evented-line-" in str(entry["event"])]
+    assert event["status"] == "success"
+    assert poller.event_driven
+    assert [line.rsplit("evented-line-", 1)[1] for line in lines] == ["1", "2", "3", "4", "5"]
