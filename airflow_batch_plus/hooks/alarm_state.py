@@ -19,6 +19,7 @@ from typing import Any
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
+from botocore.exceptions import ClientError
 
 from airflow_batch_plus.alarms import ALARM, AlarmSource, CostAlarm
 from airflow_batch_plus.hooks.base import BaseBatchPlusHook
@@ -90,7 +91,12 @@ class AlarmStateHook(BaseBatchPlusHook):
                 return False, f"{alarm.label}: CloudWatch no longer has this alarm"
             return state == ALARM, f"{alarm.label} is {state}"
         account = alarm.account_id or str(self.client_of("sts").get_caller_identity()["Account"])
-        states = self.budget_notification_states(account, alarm.name, alarm.alert_type or "ACTUAL")
+        try:
+            states = self.budget_notification_states(account, alarm.name, alarm.alert_type or "ACTUAL")
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") != "NotFoundException":
+                raise
+            return False, f"{alarm.label}: Budgets has no such budget in account {account}"
         if ALARM in states:
             return True, f"{alarm.label}: a {alarm.alert_type} notification is in ALARM"
         if any(state is not None for state in states):

@@ -63,3 +63,9 @@ def test_a_budget_holds_unless_its_notification_is_back_to_ok(
 ) -> None:
     verdict, why = hook.still_in_alarm(budget(local_batch, f"b-{state}", state))
     assert verdict is still, why
+
+
+def test_a_budget_budgets_does_not_know_does_not_hold(hook: AlarmStateHook) -> None:
+    alarm = CostAlarm(AlarmSource.BUDGETS, "gone", "ALARM", account_id=ACCOUNT, alert_type="ACTUAL")
+    still, why = hook.still_in_alarm(alarm)
+    assert not still and "no such budget" in why
