@@ -26,7 +26,7 @@ from typing import Any
 CLOUDWATCH_STATES = ("ALARM", "OK", "INSUFFICIENT_DATA")
 BUDGET_ALERT_TYPES = ("ACTUAL", "FORECASTED")
 ALARM = "ALARM"
-_BUDGET_FIELD = re.compile(r"^\s*([A-Za-z ]+?)\s*:\s*(.*?)\s*$", re.MULTILINE)
+_BUDGET_FIELD = re.compile(r"^[ \t]*([A-Za-z ]+?)[ \t]*:[ \t]*(.*?)[ \t]*$", re.MULTILINE)
 _BUDGET_ACCOUNT = re.compile(r"^\s*AWS Account\s+(\d{12})\s*$", re.MULTILINE)
 _SHOWN = 120  # characters of an unreadable body a refusal quotes
 

@@ -45,14 +45,24 @@ class AlarmStateHook(BaseBatchPlusHook):
             return self.conn
         return self.get_client_type(region_name=region_name)
 
-    def client_of(self, service: str) -> Any:
-        """A client of another service through the same session, config and connection endpoints."""
+    def budgets(self) -> Any:
+        """A Budgets client through the same session, config and connection endpoints (Budgets is global)."""
         return self.get_session(self.region_name).client(
-            service,
-            endpoint_url=self.conn_config.get_service_endpoint_url(service_name=service),
+            "budgets",
+            endpoint_url=self.conn_config.get_service_endpoint_url(service_name="budgets"),
             config=self.config,
             verify=self.verify,
         )
+
+    def caller_account(self) -> str:
+        """The account of the connection's credentials (STS GetCallerIdentity)."""
+        sts = self.get_session(self.region_name).client(
+            "sts",
+            endpoint_url=self.conn_config.get_service_endpoint_url(service_name="sts"),
+            config=self.config,
+            verify=self.verify,
+        )
+        return str(sts.get_caller_identity()["Account"])
 
     def alarm_state(self, name: str, region_name: str | None = None) -> str | None:
         """The CloudWatch alarm's StateValue, or None if CloudWatch has no alarm of that name."""
@@ -64,10 +74,16 @@ class AlarmStateHook(BaseBatchPlusHook):
                 return str(alarm.get("StateValue"))
         return None
 
-    def budget_notification_states(self, account_id: str, budget_name: str, alert_type: str) -> list[str | None]:
+    def budget_notification_states(self, account_id: str, budget_name: str, alert_type: str) -> list[str | None] | None:
         """The NotificationState of each notification of `alert_type` the budget has (None where Budgets
-        reports none)."""
-        budgets = self.client_of("budgets")
+        reports none), or None if Budgets has no such budget."""
+        budgets = self.budgets()
+        try:
+            budgets.describe_budget(AccountId=account_id, BudgetName=budget_name)
+        except ClientError as error:
+            if error.response.get("Error", {}).get("Code") == "NotFoundException":
+                return None
+            raise
         states: list[str | None] = []
         token: str | None = None
         while True:
@@ -90,12 +106,9 @@ class AlarmStateHook(BaseBatchPlusHook):
             if state is None:
                 return False, f"{alarm.label}: CloudWatch no longer has this alarm"
             return state == ALARM, f"{alarm.label} is {state}"
-        account = alarm.account_id or str(self.client_of("sts").get_caller_identity()["Account"])
-        try:
-            states = self.budget_notification_states(account, alarm.name, alarm.alert_type or "ACTUAL")
-        except ClientError as error:
-            if error.response.get("Error", {}).get("Code") != "NotFoundException":
-                raise
+        account = alarm.account_id or self.caller_account()
+        states = self.budget_notification_states(account, alarm.name, alarm.alert_type or "ACTUAL")
+        if states is None:
             return False, f"{alarm.label}: Budgets has no such budget in account {account}"
         if ALARM in states:
             return True, f"{alarm.label}: a {alarm.alert_type} notification is in ALARM"
