@@ -48,7 +48,11 @@ def get_provider_info() -> dict[str, Any]:
         "hooks": [
             {
                 "integration-name": INTEGRATION_NAME,
-                "python-modules": ["airflow_batch_plus.hooks.batch", "airflow_batch_plus.hooks.logs"],
+                "python-modules": [
+                    "airflow_batch_plus.hooks.batch",
+                    "airflow_batch_plus.hooks.logs",
+                    "airflow_batch_plus.hooks.alarm_state",
+                ],
             }
         ],
         "operators": [
@@ -58,7 +62,12 @@ def get_provider_info() -> dict[str, Any]:
             }
         ],
         "sensors": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.sensors.batch"]}],
-        "triggers": [{"integration-name": INTEGRATION_NAME, "python-modules": ["airflow_batch_plus.triggers.batch"]}],
+        "triggers": [
+            {
+                "integration-name": INTEGRATION_NAME,
+                "python-modules": ["airflow_batch_plus.triggers.batch", "airflow_batch_plus.triggers.cost_alarm"],
+            }
+        ],
         "config": {
             CONFIG_SECTION: {
                 "description": "Defaults of the AWS Batch Plus operators and sensors.",

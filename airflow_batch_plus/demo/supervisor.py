@@ -44,6 +44,7 @@ from airflow_batch_plus.demo.settings import (
     airflow_environment,
     component_specs,
 )
+from airflow_batch_plus.local.bootstrap import COST_ALARM_QUEUE_VARIABLE, CostAlarmResources, cost_alarm_resources
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
 
 if TYPE_CHECKING:
@@ -80,6 +81,7 @@ class Supervisor:
         self.backends: HaBackends | None = None
         self.env: dict[str, str] = {}
         self.login: DemoLogin | None = None  # made by start()
+        self.cost_alarm: CostAlarmResources | None = None  # made by start(): docs/cost-alarms.md
         self._stopping = False
         self._stopped: set[str] = set()  # stopped on purpose (stop_component): not a death to report
         self._paused: set[str] = set()
@@ -109,6 +111,7 @@ class Supervisor:
             raise DemoError(str(error)) from None
         assert self.batch.local_batch is not None
         env = self.batch.local_batch.bootstrap(max_vcpus=settings.max_vcpus)
+        self.cost_alarm = cost_alarm_resources(self.batch.local_batch.client)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         key_file = self.batch_key_file
         write_private(
@@ -122,6 +125,13 @@ class Supervisor:
         home.mkdir(parents=True, exist_ok=True)
         self.login = login = ensure_login(settings.state_dir)  # generated on the first start, 0600; reused after
         self.env = airflow_environment(settings, self.batch.client_environment(), secrets.token_hex(16), self.backends)
+        alarm = self.cost_alarm
+        self.env.setdefault(COST_ALARM_QUEUE_VARIABLE, alarm.queue_url)
+        self.say(
+            f"Cost alarm {alarm.alarm_name} (SNS {alarm.topic_arn} to SQS {alarm.queue_url}); set it off with: "
+            f". {key_file} && aws cloudwatch set-alarm-state --alarm-name {alarm.alarm_name} "
+            "--state-value ALARM --state-reason 'trying the cost alarm DAG'"
+        )
         if self.postgres is not None:
             self.say(f"Preparing the Airflow database (Postgres on 127.0.0.1:{self.postgres.port}, home {home})")
         else:

@@ -19,7 +19,7 @@ from moto.batch.exceptions import ClientException
 from moto.batch.models import batch_backends
 from moto.batch.responses import BatchResponse
 
-from airflow_batch_plus.local import rules
+from airflow_batch_plus.local import alarm_actions, rules
 from airflow_batch_plus.local.config import LocalBatchConfig
 from airflow_batch_plus.local.engine import LocalBatchEngine
 
@@ -76,6 +76,7 @@ class EngineRegistry:
             for action in JOB_ACTIONS:
                 self._originals[action] = getattr(BatchResponse, action, None)
                 setattr(BatchResponse, action, _HANDLERS[action])
+            alarm_actions.install()
 
     def uninstall(self) -> None:
         with self._lock:
@@ -87,6 +88,7 @@ class EngineRegistry:
                     delattr(BatchResponse, action)
                 else:
                     setattr(BatchResponse, action, original)
+            alarm_actions.uninstall()
             engines, self._engines = list(self._engines.values()), {}
         for engine in engines:
             engine.shutdown()

@@ -178,3 +178,74 @@ def _batch_resources(
         job_definition_name,
         definition["jobDefinitionArn"],
     )
+
+
+COST_ALARM_QUEUE = "batch-cost-alarms"
+COST_ALARM_TOPIC = "batch-cost-alarms"
+COST_ALARM_NAME = "batch-estimated-charges"
+# The demo tells its Airflow the queue's URL through this variable, which example_batch_cost_alarm reads.
+COST_ALARM_QUEUE_VARIABLE = "BATCH_PLUS_COST_ALARM_QUEUE_URL"
+
+
+@dataclass(frozen=True)
+class CostAlarmResources:
+    """What the cost alarm example needs: the SQS queue its trigger reads, the SNS topic that delivers to it,
+    and a CloudWatch alarm on EstimatedCharges whose ALARM and OK actions publish to the topic."""
+
+    queue_url: str
+    topic_arn: str
+    alarm_name: str
+
+
+def cost_alarm_resources(
+    clients: Any,
+    *,
+    queue_name: str = COST_ALARM_QUEUE,
+    topic_name: str = COST_ALARM_TOPIC,
+    alarm_name: str = COST_ALARM_NAME,
+    threshold: float = 100.0,
+) -> CostAlarmResources:
+    """Create (or reuse: every call here is idempotent) the queue, the topic subscribed to it, and the alarm,
+    as a user sets them up on AWS (docs/cost-alarms.md): an alarm on AWS/Billing EstimatedCharges above
+    `threshold` USD. The local Batch runs the alarm's actions when its state is set (`alarm_actions`)."""
+    sqs, sns, cloudwatch = clients("sqs"), clients("sns"), clients("cloudwatch")
+    queue_url = sqs.create_queue(QueueName=queue_name)["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
+    sqs.set_queue_attributes(
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_topic_may_send(queue_arn, topic_arn))}
+    )
+    subscribed = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
+    if not any(item.get("Endpoint") == queue_arn for item in subscribed):
+        sns.subscribe(TopicArn=topic_arn, Protocol="sqs", Endpoint=queue_arn)
+    cloudwatch.put_metric_alarm(
+        AlarmName=alarm_name,
+        AlarmDescription="AWS Batch spending: the cost alarm DAG stops the queue's jobs",
+        Namespace="AWS/Billing",
+        MetricName="EstimatedCharges",
+        Dimensions=[{"Name": "Currency", "Value": "USD"}],
+        Statistic="Maximum",
+        Period=21600,
+        EvaluationPeriods=1,
+        Threshold=threshold,
+        ComparisonOperator="GreaterThanThreshold",
+        AlarmActions=[topic_arn],
+        OKActions=[topic_arn],
+    )
+    return CostAlarmResources(queue_url=queue_url, topic_arn=topic_arn, alarm_name=alarm_name)
+
+
+def _topic_may_send(queue_arn: str, topic_arn: str) -> dict[str, Any]:
+    """The queue policy an SQS subscription of an SNS topic needs on AWS: SendMessage from that topic only."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "sns.amazonaws.com"},
+                "Action": "sqs:SendMessage",
+                "Resource": queue_arn,
+                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+            }
+        ],
+    }

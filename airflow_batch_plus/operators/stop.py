@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from airflow.sdk import BaseOperator
 
 from airflow_batch_plus.aws_settings import check_botocore_config
-from airflow_batch_plus.jobs import JobSnapshot, StopAction, StopPolicy, decide_stop, list_jobs_filter
+from airflow_batch_plus.jobs import DONE, JobSnapshot, StopAction, StopPolicy, decide_stop, list_jobs_filter
 from airflow_batch_plus.ownership import kill_switch_stop_reason
 
 if TYPE_CHECKING:
@@ -37,8 +37,12 @@ class BatchStopJobsOperator(BaseOperator):
     Jobs go out in bulk CancelJobs / TerminateJobs calls of 50. With ``dry_run`` nothing is stopped:
     the task logs and returns what would happen to each job.
 
-    :param job_queue: the queue whose live jobs to stop (with at most one of the filters below).
+    :param job_queue: the queue whose live jobs to stop (with at most one of the filters below), or a list
+        of queues (each listed with the same filter).
     :param job_ids: explicit job ids instead of a queue.
+    :param tags: only jobs carrying every one of these tags (``{"team": "ml"}``). ListJobs cannot filter by
+        tag, so each listed job's tags are read from DescribeJobs (100 jobs a call); with any ListJobs filter
+        as well, or with ``job_ids``.
     :param job_name: a job name, or a prefix ending in ``*`` (case-insensitive, as ListJobs matches).
     :param job_definition: a job definition name, name:revision or ARN.
     :param created_before: only jobs created before this (a datetime or epoch milliseconds).
@@ -53,6 +57,7 @@ class BatchStopJobsOperator(BaseOperator):
         "job_ids",
         "job_name",
         "job_definition",
+        "tags",
         "created_before",
         "created_after",
         "reason",
@@ -64,8 +69,9 @@ class BatchStopJobsOperator(BaseOperator):
     def __init__(
         self,
         *,
-        job_queue: str | None = None,
+        job_queue: str | list[str] | None = None,
         job_ids: list[str] | None = None,
+        tags: dict[str, str] | None = None,
         job_name: str | None = None,
         job_definition: str | None = None,
         created_before: Any = None,
@@ -92,10 +98,13 @@ class BatchStopJobsOperator(BaseOperator):
         one_filter = list_jobs_filter(filters)
         if job_ids is not None and one_filter is not None:
             raise ValueError(f"{one_filter} filters a queue's jobs; with job_ids, drop it or give job_queue instead")
+        _check_queues(job_queue)
+        _check_tags(tags)
         self.job_queue = job_queue
         self.job_ids = job_ids
         self.job_name = job_name
         self.job_definition = job_definition
+        self.tags = tags
         self.created_before = created_before
         self.created_after = created_after
         self.stop_policy = policy.value
@@ -121,6 +130,8 @@ class BatchStopJobsOperator(BaseOperator):
                 "created_after": self.created_after,
             }
         )
+        _check_queues(self.job_queue)
+        _check_tags(self.tags)
 
         hook = self.hook
         jobs = self._matching_jobs(hook)
@@ -157,18 +168,63 @@ class BatchStopJobsOperator(BaseOperator):
         }
 
     def _matching_jobs(self, hook: Any) -> list[JobSnapshot]:
-        """The live jobs to act on, as snapshots with their listed status (so stopping describes nothing)."""
+        """The live jobs to act on, as snapshots with their listed status (so stopping describes nothing),
+        or, with `tags`, as DescribeJobs saw them (which had to be asked for their tags)."""
         if self.job_ids is not None:
-            return list(hook.describe_jobs(self.job_ids).jobs.values())
+            described = list(hook.describe_jobs(self.job_ids).jobs.values())
+            return described if not self.tags else [job for job in described if _carries(job, self.tags)]
         assert self.job_queue is not None
-        summaries = hook.list_live_jobs(
-            self.job_queue,
-            job_name=self.job_name,
-            job_definition=self.job_definition,
-            created_before=self.created_before,
-            created_after=self.created_after,
+        queues = [self.job_queue] if isinstance(self.job_queue, str) else list(dict.fromkeys(self.job_queue))
+        listed = {
+            job.job_id: JobSnapshot(job_id=job.job_id, job_name=job.job_name, status=job.status)
+            for queue in queues
+            for job in hook.list_live_jobs(
+                queue,
+                job_name=self.job_name,
+                job_definition=self.job_definition,
+                created_before=self.created_before,
+                created_after=self.created_after,
+            )
+        }
+        if not self.tags:
+            return list(listed.values())
+        described = hook.describe_jobs(list(listed)).jobs
+        matching = [job for job in described.values() if job.status not in DONE and _carries(job, self.tags)]
+        self.log.info("%d of %d live job(s) carry the tags %s", len(matching), len(listed), self.tags)
+        return matching
+
+
+def _carries(job: JobSnapshot, tags: dict[str, str]) -> bool:
+    return all(job.tags.get(key) == value for key, value in tags.items())
+
+
+def _check_queues(job_queue: Any) -> None:
+    """A queue name, or a non-empty list of them; never an empty one (at parse, and again once rendered)."""
+    if job_queue is None or (isinstance(job_queue, str) and job_queue.strip()):
+        return
+    if (
+        isinstance(job_queue, (list, tuple))
+        and job_queue
+        and all(isinstance(queue, str) and queue.strip() for queue in job_queue)
+    ):
+        return
+    raise ValueError(f"job_queue={job_queue!r}: give a queue name or ARN, or a non-empty list of them")
+
+
+def _check_tags(tags: Any) -> None:
+    """Tags to match: a non-empty dict of non-empty string keys to string values. An empty one would match
+    every job, so it is refused rather than widening the stop to the whole queue."""
+    if tags is None:
+        return
+    if (
+        not isinstance(tags, dict)
+        or not tags
+        or not all(isinstance(key, str) and key.strip() and isinstance(value, str) for key, value in tags.items())
+    ):
+        raise ValueError(
+            f"tags={tags!r}: give a non-empty dict of tag names to values, like {{'team': 'ml'}} (an empty one "
+            "would match every job of the queue), or leave tags out"
         )
-        return [JobSnapshot(job_id=job.job_id, job_name=job.job_name, status=job.status) for job in summaries]
 
 
 def _refuse_empty_filters(filters: dict[str, Any]) -> None:

@@ -209,6 +209,10 @@ CASES = [
     Case("stop-empty-name-filter", PARSE, stop(job_queue="q", job_name=""), "job_name=''", "leave the filter out"),
     Case("stop-empty-date-filter", PARSE, stop(job_queue="q", created_after=""), "created_after", "every live job"),
     Case("stop-empty-id-list", PARSE, stop(job_ids=[]), "job_ids=[]", "give the ids"),
+    Case("stop-empty-tags", PARSE, stop(job_queue="q", tags={}), "tags={}", "every job of the queue"),
+    Case("stop-tags-not-strings", PARSE, stop(job_queue="q", tags={"team": 1}), "tags=", "{'team': 'ml'}"),
+    Case("stop-empty-queue-list", PARSE, stop(job_queue=[]), "job_queue=[]", "non-empty list"),
+    Case("stop-blank-queue-in-list", PARSE, stop(job_queue=["q", " "]), "job_queue=", "non-empty list"),
     # Sensors
     Case("sensor-empty-job-id", PARSE, lambda: BatchJobSensor(task_id="s", job_id=""), "job_id", "give the id"),
     Case(
