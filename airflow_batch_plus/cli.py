@@ -80,6 +80,7 @@ def _demo(args: argparse.Namespace) -> int:
         profile=args.profile,
         postgres_port=args.postgres_port,
         redis_port=args.redis_port,
+        job_events=args.job_events,
     )
     stop = threading.Event()
     with signals_set(stop), Supervisor(settings, say=lambda line: print(line, flush=True)) as supervisor:
@@ -134,6 +135,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--dags-folder", default=None, help="DAGs to load (default: the project's example_dags/)")
     demo.add_argument(
         "--jobs-only", action="store_true", help="no Airflow: run three jobs on the local Batch and show what happens"
+    )
+    demo.add_argument(
+        "--job-events",
+        action="store_true",
+        help="triggerers wait on Batch's job state change events (EventBridge to an SQS queue per triggerer) "
+        "instead of polling DescribeJobs",
     )
     demo.set_defaults(run=_demo)
     server = commands.add_parser("local-batch", help="serve the local AWS Batch on 127.0.0.1")

@@ -39,6 +39,9 @@ class DemoSettings:
     parallelism: int = 4
     max_vcpus: int = 4
     extra_env: dict[str, str] = field(default_factory=dict)
+    # Triggerers wait on Batch's job state change events, each from a queue of its own, instead of polling.
+    job_events: bool = False
+    job_events_reconcile_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -68,6 +71,25 @@ class ComponentSpec:
 
     args: tuple[str, ...]
     env: Mapping[str, str] = field(default_factory=dict)
+
+
+JOB_EVENTS_QUEUE_VARIABLE = "AIRFLOW__BATCH_PLUS__JOB_EVENTS_QUEUE_URL"
+JOB_EVENTS_RECONCILE_VARIABLE = "AIRFLOW__BATCH_PLUS__JOB_EVENTS_RECONCILE_SECONDS"
+
+
+def triggerers(specs: Mapping[str, ComponentSpec]) -> list[str]:
+    return [name for name, spec in specs.items() if spec.args[0] == "triggerer"]
+
+
+def with_job_event_queues(specs: dict[str, ComponentSpec], queue_urls: list[str]) -> dict[str, ComponentSpec]:
+    """Each triggerer reads a job-event queue of its own: an SQS message goes to one reader, so triggerers
+    sharing a queue would take each other's wake-ups (docs/deployment.md)."""
+    names = triggerers(specs)
+    if len(queue_urls) != len(names):
+        raise ValueError(f"{len(names)} triggerers need {len(names)} job event queues, not {len(queue_urls)}")
+    for name, url in zip(names, queue_urls, strict=True):
+        specs[name] = ComponentSpec(specs[name].args, {**specs[name].env, JOB_EVENTS_QUEUE_VARIABLE: url})
+    return specs
 
 
 def component_specs(settings: DemoSettings) -> dict[str, ComponentSpec]:

@@ -39,10 +39,13 @@ from airflow_batch_plus.demo.private import write_private
 from airflow_batch_plus.demo.processes import gone, signal_group, tail
 from airflow_batch_plus.demo.settings import (
     CELERY_WORKERS,
+    JOB_EVENTS_RECONCILE_VARIABLE,
     DemoSettings,
     HaBackends,
     airflow_environment,
     component_specs,
+    triggerers,
+    with_job_event_queues,
 )
 from airflow_batch_plus.local.bootstrap import COST_ALARM_QUEUE_VARIABLE, CostAlarmResources, cost_alarm_resources
 from airflow_batch_plus.local.runtime import LocalBatchServer, PortInUseError
@@ -110,7 +113,14 @@ class Supervisor:
         except PortInUseError as error:
             raise DemoError(str(error)) from None
         assert self.batch.local_batch is not None
-        env = self.batch.local_batch.bootstrap(max_vcpus=settings.max_vcpus)
+        queues = len(triggerers(self.specs)) if settings.job_events else 0
+        env = self.batch.local_batch.bootstrap(max_vcpus=settings.max_vcpus, job_event_queues=queues)
+        if settings.job_events:
+            self.specs = with_job_event_queues(self.specs, list(env.job_event_queue_urls))
+            self.say(
+                "Triggerers wait on Batch's job state change events (EventBridge rule to SQS), each from its own "
+                f"queue: {', '.join(env.job_event_queue_urls)}"
+            )
         self.cost_alarm = cost_alarm_resources(self.batch.local_batch.client)
         settings.state_dir.mkdir(parents=True, exist_ok=True)
         key_file = self.batch_key_file
@@ -125,6 +135,8 @@ class Supervisor:
         home.mkdir(parents=True, exist_ok=True)
         self.login = login = ensure_login(settings.state_dir)  # generated on the first start, 0600; reused after
         self.env = airflow_environment(settings, self.batch.client_environment(), secrets.token_hex(16), self.backends)
+        if settings.job_events:
+            self.env[JOB_EVENTS_RECONCILE_VARIABLE] = f"{settings.job_events_reconcile_seconds:g}"
         alarm = self.cost_alarm
         self.env.setdefault(COST_ALARM_QUEUE_VARIABLE, alarm.queue_url)
         self.say(

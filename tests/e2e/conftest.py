@@ -128,7 +128,8 @@ class Airflow:
 
 @pytest.fixture(scope="module")
 def airflow(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Airflow]:
-    """The demo's Airflow; a test module may set `AIRFLOW_EXTRA_ENV` (a dict) for its components."""
+    """The demo's Airflow; a test module may set `AIRFLOW_EXTRA_ENV` (a dict) for its components, and
+    `DEMO_JOB_EVENTS = True` for triggerers that wait on job state change events."""
     yield from run_demo(request, tmp_path_factory, "sqlite")
 
 
@@ -160,6 +161,7 @@ def run_demo(
             first_dag=None,
             profile=profile,
             extra_env=dict(getattr(request.module, "AIRFLOW_EXTRA_ENV", {})),
+            job_events=bool(getattr(request.module, "DEMO_JOB_EVENTS", False)),
         )
     )
     starting = time.monotonic()

@@ -1,4 +1,4 @@
-"""The IAM policy in docs/iam.md is exactly what the provider calls: no Batch or Logs action missing, none extra.
+"""The IAM policy in docs/iam.md is exactly what the provider calls: no action missing, none extra.
 
 The calls are found in the package's source (not in a list kept by hand): every attribute of a boto3
 client that is used (`self.client.submit_job(...)`, `call = self.client.cancel_jobs`, `getattr(client,
@@ -30,18 +30,37 @@ PACKAGE = ROOT / "airflow_batch_plus"
 NOT_THE_PROVIDER = (PACKAGE / "local", PACKAGE / "demo", PACKAGE / "testing")
 POLICY_PAGE = ROOT / "docs" / "iam.md"
 
-SERVICES = ("batch", "logs")
+SERVICES = ("batch", "logs", "sqs", "cloudwatch", "budgets", "sts")
 # Attributes of a boto3 client that send no request by themselves. `get_waiter` is left out on
 # purpose: a waiter calls operations this scan would not see.
 CLIENT_HELPERS = {"meta", "exceptions", "get_paginator", "can_paginate", "close"}
 # Names that hold a client, or calls that return one.
-CLIENT_NAMES = {"client", "conn", "submit_client"}
-CLIENT_FACTORIES = {"client", "get_conn", "get_client_type"}
+CLIENT_NAMES = {"client", "conn", "submit_client", "budgets", "sts"}
+CLIENT_FACTORIES = {"client", "get_conn", "get_client_type", "cloudwatch", "budgets"}
+# Of those, the ones whose first argument names the service.
+SERVICE_FACTORIES = {"client", "get_conn", "get_client_type"}
+# Services whose IAM prefix is not their endpoint prefix.
+IAM_PREFIXES = {"monitoring": "cloudwatch"}
+# Operations whose IAM action has another name, which botocore's documentation does not give (AWS's
+# "Actions defined by" pages for SQS and AWS Budgets do): the batch delete is authorized per message, and
+# Budgets authorizes every read of a budget as ViewBudget.
+ACTION_NAMES = {
+    "sqs:DeleteMessageBatch": "sqs:DeleteMessage",
+    "budgets:DescribeBudget": "budgets:ViewBudget",
+    "budgets:DescribeNotificationsForBudget": "budgets:ViewBudget",
+}
 # Actions AWS authorizes on top of an operation's own: tags sent with SubmitJob or RegisterJobDefinition
 # are authorized as batch:TagResource ("tag on create").
 IMPLIED_ACTIONS = {"batch:TagResource": ("SubmitJob", "RegisterJobDefinition")}
 # Actions AWS cannot scope to a resource: a statement granting them must say "*" or they are refused.
-UNSCOPABLE_ACTIONS = {"batch:DescribeJobs", "batch:ListJobs", "batch:DescribeJobQueues", "batch:DescribeJobDefinitions"}
+UNSCOPABLE_ACTIONS = {
+    "batch:DescribeJobs",
+    "batch:ListJobs",
+    "batch:DescribeJobQueues",
+    "batch:DescribeJobDefinitions",
+    "cloudwatch:DescribeAlarms",
+    "sts:GetCallerIdentity",
+}
 
 
 # Reading the policy
@@ -116,7 +135,7 @@ def named_services(tree: ast.AST) -> set[str]:
         elif (
             isinstance(node, ast.Call)
             and isinstance(node.func, ast.Attribute)
-            and node.func.attr in CLIENT_FACTORIES
+            and node.func.attr in SERVICE_FACTORIES
             and node.args
             and not isinstance(node.args[0], ast.Starred)  # *args only passes a name on
         ):
@@ -176,11 +195,12 @@ def operations(service: str) -> dict[str, str]:
 def iam_action(service: str, operation: str) -> str:
     """The IAM action AWS checks for `operation`: the one its documentation names, else its own name."""
     model = service_model(service)
-    prefix = model.endpoint_prefix
+    prefix = IAM_PREFIXES.get(model.endpoint_prefix, model.endpoint_prefix)
     documented = re.search(
         rf"requires <code>{prefix}:(\w+)</code> permission", model.operation_model(operation).documentation or ""
     )
-    return f"{prefix}:{documented.group(1) if documented else operation}"
+    action = f"{prefix}:{documented.group(1) if documented else operation}"
+    return ACTION_NAMES.get(action, action)
 
 
 def resolve(uses: Iterable[ClientUse]) -> tuple[dict[str, set[str]], list[str]]:
@@ -274,7 +294,7 @@ def test_the_scan_reports_what_it_cannot_map(source: str) -> None:
 # The policy against the code
 
 
-def test_the_provider_talks_to_batch_and_logs_only() -> None:
+def test_the_provider_talks_to_the_services_the_policy_covers_only() -> None:
     _, problems, services = scan_provider()
     assert problems == []
     assert services == set(SERVICES), "a client of another service needs its own permissions in docs/iam.md"
@@ -313,7 +333,7 @@ def test_the_operator_tags_what_it_submits_so_tag_resource_is_needed() -> None:
     assert request["tags"], "without tags on SubmitJob, batch:TagResource would not be needed"
 
 
-def test_actions_are_scoped_where_batch_and_logs_allow_it() -> None:
+def test_actions_are_scoped_where_aws_allows_it() -> None:
     for statement in policy_statements(POLICY_PAGE.read_text()):
         actions, resources = set(as_list(statement["Action"])), as_list(statement["Resource"])
         if actions & UNSCOPABLE_ACTIONS:
