@@ -9,7 +9,7 @@ UV := $(shell command -v uv >/dev/null 2>&1 && echo uv || echo python3 -m uv)
 # more than it computes (12 min with it on 2 cores, where one worker would take about 17).
 PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 
-.PHONY: bootstrap browser servers demo demo-ha test lint typecheck unit compat bench bench-env fault-matrix ha-matrix exit-paths
+.PHONY: bootstrap browser servers demo demo-events demo-ha test lint typecheck unit compat bench bench-env fault-matrix ha-matrix exit-paths
 
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
@@ -24,6 +24,10 @@ bootstrap:
 
 demo: bootstrap
 	$(UV) run --no-sync airflow-batch-plus demo
+
+# The demo with triggerers that wait on Batch's job state change events (an SQS queue each) instead of polling.
+demo-events: bootstrap
+	$(UV) run --no-sync airflow-batch-plus demo --job-events
 
 # The demo's "ha" profile: Postgres, Redis, the CeleryExecutor with two workers and two triggerers (.state/demo-ha/).
 demo-ha: bootstrap servers
