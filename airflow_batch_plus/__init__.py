@@ -83,6 +83,19 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "False",
                         "default": "True",
                     },
+                    "end_from_trigger": {
+                        "description": (
+                            "Whether a deferred BatchSubmitJobOperator task whose job ended is ended by its "
+                            "trigger in the triggerer (success or failure, with the same XComs, message and "
+                            "retries) rather than run again in a worker, when the operator's end_from_trigger "
+                            "is None. Endings that need a worker (on_success_callback, outlets, failure "
+                            "callbacks, listener plugins) resume there either way."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "boolean",
+                        "example": "False",
+                        "default": "True",
+                    },
                     "log_cursor_saves_per_second": {
                         "description": (
                             "How many log cursors a triggerer saves a second, at most (each an XCom write), so a "

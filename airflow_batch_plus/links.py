@@ -187,18 +187,24 @@ def persist_log_links(context: Any, hook: Callable[[], BatchHook], snapshot: Job
     """Once the job has ended: the CloudWatch Logs link on its newest stream (an array's on its log group,
     which holds every child's), and a link to every stream (each attempt, child, node or container, at
     most `MAX_LOG_LINKS`) in the `batch_log_links` XCom and the task log. Best effort."""
+    for key, value in log_link_xcoms(hook, snapshot, log).items():
+        persist(context, key, value)
+
+
+def log_link_xcoms(hook: Callable[[], BatchHook], snapshot: JobSnapshot, log: Logger) -> dict[str, Any]:
+    """The XComs `persist_log_links` pushes (key: value), having logged the streams' links. A trigger that
+    ends its task hands them to Airflow with its end event (triggers/task_end.py). Best effort: never raises,
+    an empty dict when they cannot be made. Blocking (an array's children are described): call it from a thread
+    in a trigger."""
     try:
         batch = hook()
         region = batch.region
         streams = _streams_to_link(batch, snapshot)
         if not streams:
-            return
-        if snapshot.log_streams:
-            persist(context, LOGS_LINK, log_stream_url(region, snapshot.log_streams[-1]))
-        else:
-            persist(context, LOGS_LINK, log_group_url(region, streams[0].group))
+            return {}
+        newest = snapshot.log_streams[-1] if snapshot.log_streams else None
+        logs_url = log_stream_url(region, newest) if newest else log_group_url(region, streams[0].group)
         listed = log_links(region, streams)
-        persist(context, LOG_LINKS_XCOM_KEY, listed)
         more = _unlinked_streams_note(snapshot, streams, listed)
         log.info(
             "CloudWatch log streams of Batch job %s:\n%s%s",
@@ -206,8 +212,10 @@ def persist_log_links(context: Any, hook: Callable[[], BatchHook], snapshot: Job
             "\n".join(f"  {link['label'] or link['stream']}: {link['url'] or link['stream']}" for link in listed),
             more,
         )
+        return {LOGS_LINK.xcom_key: logs_url, LOG_LINKS_XCOM_KEY: listed}
     except Exception as error:
         log.warning("Could not save the log links of Batch job %s (the task goes on): %s", snapshot.job_id, error)
+        return {}
 
 
 def _streams_to_link(hook: BatchHook, snapshot: JobSnapshot) -> list[LogStream]:

@@ -237,17 +237,21 @@ def tolerated_count(tolerated: int | str | None, size: int) -> int:
         ) from None
 
 
+def within_tolerance(snapshot: JobSnapshot, tolerated: int | str | None) -> bool:
+    """Whether ended array job `snapshot` has few enough failed children under `tolerated`; says nothing."""
+    if not snapshot.is_array_parent or tolerated is None or snapshot.array_size is None:
+        return False
+    return int(snapshot.status_summary.get("FAILED", 0)) <= tolerated_count(tolerated, snapshot.array_size)
+
+
 def is_tolerated(snapshot: JobSnapshot, tolerated: int | str | None, log: Logger) -> bool:
     """Whether ended array job `snapshot` counts as a success under `tolerated_failures=tolerated`: few
     enough of its children failed. Said in the task log as a warning, since some children did fail."""
-    if not snapshot.is_array_parent or tolerated is None or snapshot.array_size is None:
-        return False
-    failed = int(snapshot.status_summary.get("FAILED", 0))
-    if failed <= tolerated_count(tolerated, snapshot.array_size):
+    if within_tolerance(snapshot, tolerated):
         log.warning(
             "Array job %s: %d of %d children failed, within tolerated_failures=%r",
             snapshot.job_id,
-            failed,
+            int(snapshot.status_summary.get("FAILED", 0)),
             snapshot.array_size,
             tolerated,
         )

@@ -61,6 +61,12 @@ class BatchSubmitJobOperator(BaseOperator):
         policy to it (terminate and cancel cancel it; keep leaves it queued).
     :param tolerated_failures: for an array job, how many children may fail (a count, or a
         percentage such as ``"10%"``) with the task still succeeding.
+    :param end_from_trigger: when the deferred task's job ends, the trigger ends the task itself (success with
+        the same return value and XComs, failure with the same message and retries), sparing Airflow a second
+        run of the task in a worker. The default, `[batch_plus] end_from_trigger` (true unless set false),
+        does so wherever the task needs nothing only a worker does: an ending that does (on_success_callback,
+        outlets, failure callbacks, a listener plugin... airflow_batch_plus/ending.py) resumes in a worker,
+        as does any end but the job's own (a timeout, a job stuck in RUNNABLE, a failed wait).
     :param reattach: follow a live job an earlier try of this task submitted, rather than submitting again.
     :param botocore_config: botocore.config.Config's arguments as a dict (timeouts, retries, pool size), as the
         amazon provider's operators take them; used in the worker and by the trigger. Adaptive retries are
@@ -129,6 +135,7 @@ class BatchSubmitJobOperator(BaseOperator):
         max_runnable_time: timedelta | float | None = None,
         tolerated_failures: int | str | None = None,
         reattach: bool = True,
+        end_from_trigger: bool | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -162,6 +169,7 @@ class BatchSubmitJobOperator(BaseOperator):
         self.tolerated_failures = tolerated_failures
         tolerated_count(tolerated_failures, 100)  # refuse a bad value at DAG parse
         self.reattach = reattach
+        self.end_from_trigger = end_from_trigger
         self.job_id: str | None = None
         self._stop_guard: StopGuard | None = None  # made once the job is known: the job's stop, once
         self._supervisor: SupervisorWatch | None = None
@@ -308,7 +316,20 @@ class BatchSubmitJobOperator(BaseOperator):
             stop_reason=task_stop_reason(context["ti"], self.dag_id, self.task_id),
             max_runnable_seconds=self.max_runnable_seconds,
             masked_environment=override_environment_names(submit_job.overrides(self)),
+            end_task=self._task_ending() if self.deferrable else None,
         )
+
+    def _task_ending(self) -> dict[str, Any] | None:
+        """What the trigger may end itself once the job has ended (airflow_batch_plus/ending.py); says in the
+        task log which ending resumes in a worker, and why, when one does though ending there was asked for."""
+        from airflow_batch_plus import ending
+
+        enabled = ending.default_end_from_trigger() if self.end_from_trigger is None else self.end_from_trigger
+        planned, why = ending.plan(self, enabled=enabled, tolerated_failures=self.tolerated_failures)
+        for outcome, reasons in (("success", why.success), ("failure", why.failure)):
+            if reasons:
+                self.log.info("When its job ends, this task resumes in a worker on %s: %s", outcome, "; ".join(reasons))
+        return planned.to_dict() if planned is not None else None
 
     def _deadline(self, context: Context) -> float | None:
         """When execution_timeout runs out (epoch seconds), counted from the start of this try."""

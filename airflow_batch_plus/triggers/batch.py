@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from airflow.triggers.base import BaseTrigger, TriggerEvent
 
+from airflow_batch_plus.ending import TaskEnding
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome, StopPolicy
 from airflow_batch_plus.orphans import SupervisorWatch
 from airflow_batch_plus.ownership import ExitPath, StopGuard, TaskLeft
@@ -75,6 +76,10 @@ class BatchJobTrigger(BaseTrigger):
     :param masked_environment: names of the job's environment variables whose values are masked in every
         line logged (the operator's override variables). Names only: a triggerer is another process, so
         it learns the values from the job's own description, and no secret is stored with the trigger.
+    :param end_task: what the trigger may end itself once the job has ended (`TaskEnding.to_dict()`,
+        airflow_batch_plus/ending.py): success, failure, or neither (None, the default: the task resumes in a
+        worker). Honoured only in a triggerer, which gives the trigger its task instance and handles the end
+        events; `dag.test()` and a task waiting in its worker run the trigger without one, and resume.
     :param log_cursor: only from a trigger serialized by 0.1.0: its log cursor, where a rebuilt trigger
         starts when no checkpoint was saved (the checkpoint holds it now).
     :param runnable_since: only from a trigger serialized by 0.1.0: its max_runnable_time clock, likewise.
@@ -95,6 +100,7 @@ class BatchJobTrigger(BaseTrigger):
         deadline_reason: str = "the task's execution_timeout passed",
         masked_environment: list[str] | None = None,
         botocore_config: dict[str, Any] | None = None,
+        end_task: dict[str, Any] | None = None,
         log_cursor: dict[str, Any] | None = None,
         runnable_since: float | None = None,
     ):
@@ -113,6 +119,7 @@ class BatchJobTrigger(BaseTrigger):
         self.deadline_reason = deadline_reason
         self.masked_environment = sorted(set(masked_environment or ()))
         self.botocore_config = botocore_config
+        self.end_task = TaskEnding.from_dict(end_task)
         self._cursor_saved = False  # the checkpoint holds something of this trigger's, for the task to clear
         self._runnable_since: float | None = None  # when the job was first seen RUNNABLE (this attempt's wait)
         self._saved_runnable_since: float | None = None  # the runnable clock the checkpoint holds
@@ -139,6 +146,7 @@ class BatchJobTrigger(BaseTrigger):
                 "deadline_reason": self.deadline_reason,
                 "masked_environment": self.masked_environment,
                 "botocore_config": self.botocore_config,
+                "end_task": self.end_task.to_dict() if self.end_task is not None else None,
             },
         )
 
@@ -188,7 +196,9 @@ class BatchJobTrigger(BaseTrigger):
                     if output.enabled:
                         await output.drain(follower, snapshot, cursor, lambda: self._save_state(cursor))
                     status = EventStatus.SUCCESS if snapshot.status is JobStatus.SUCCEEDED else EventStatus.FAILED
-                    yield self._event(status, snapshot, cursor, f"Batch job {self.job_id} {snapshot.status.value}")
+                    said = f"Batch job {self.job_id} {snapshot.status.value}"
+                    event = self._job_event(status, snapshot, cursor, said)
+                    yield await self._end_of_task(event) or TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]
                     return
                 if self._stuck_in_runnable():
                     yield await self._stop_and_report(
@@ -351,10 +361,31 @@ class BatchJobTrigger(BaseTrigger):
         done = _OUTCOME_TEXT[outcome].format(policy=self.stop_policy) if outcome else "the job was not stopped"
         return self._event(status, snapshot, cursor, f"Batch job {self.job_id}: {why}; {done}")
 
+    async def _end_of_task(self, event: JobEvent) -> TriggerEvent | None:
+        """The event ending the task in the triggerer (triggers/task_end.py), or None to resume it in a worker:
+        without `end_task`, outside a triggerer (no task instance), or for an ending `end_task` leaves out."""
+        from airflow_batch_plus.triggers.checkpoint import TaskKey
+
+        task = TaskKey.of(self.task_instance) if self.end_task is not None and self.task_instance is not None else None
+        if task is None or self.end_task is None:
+            return None
+        from airflow_batch_plus.triggers.task_end import end_event
+
+        try:
+            return await end_event(event, self.end_task, task, self.poller, self.log)
+        except Exception as error:  # the job's outcome must still reach the task: the worker ends it
+            self.log.warning("Could not end the task in the triggerer (%s); it resumes in a worker", error)
+            return None
+
     def _event(
         self, status: EventStatus, snapshot: JobSnapshot | None, cursor: LogCursor, message: str
     ) -> TriggerEvent:
-        event = JobEvent(
+        return TriggerEvent(self._job_event(status, snapshot, cursor, message).to_payload())  # type: ignore[no-untyped-call]
+
+    def _job_event(
+        self, status: EventStatus, snapshot: JobSnapshot | None, cursor: LogCursor, message: str
+    ) -> JobEvent:
+        return JobEvent(
             status=status,
             job_id=self.job_id,
             message=message,
@@ -364,4 +395,3 @@ class BatchJobTrigger(BaseTrigger):
             stopped=self._stop_guard.outcome in _STOPPED,
             stop_outcome=self._stop_guard.outcome,
         )
-        return TriggerEvent(event.to_payload())  # type: ignore[no-untyped-call]

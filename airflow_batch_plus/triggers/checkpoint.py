@@ -119,6 +119,15 @@ class CursorCheckpoint:
 
         XCom.delete(CURSOR_XCOM_KEY, **self._where())
 
+    async def aclear(self) -> None:
+        """`clear` from a trigger that ends its task (triggers/task_end.py), on the event loop: the Task SDK
+        has no async XCom delete, so its message is sent as `XCom.delete` sends it (a custom XCom backend,
+        whose `purge` this skips, keeps such tasks ending in a worker: ending.py)."""
+        from airflow.sdk.execution_time.comms import DeleteXCom
+        from airflow.sdk.execution_time.task_runner import SUPERVISOR_COMMS
+
+        await SUPERVISOR_COMMS.asend(DeleteXCom(key=CURSOR_XCOM_KEY, **self._where()))
+
     def _where(self) -> dict[str, Any]:
         task = self.task
         return {"dag_id": task.dag_id, "task_id": task.task_id, "run_id": task.run_id, "map_index": task.map_index}
