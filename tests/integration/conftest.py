@@ -48,3 +48,20 @@ def batch(batch_server: LocalBatchServer) -> Any:
         aws_access_key_id=batch_server.key.access_key_id,
         aws_secret_access_key=batch_server.key.secret_access_key,
     )
+
+
+@pytest.fixture
+def ended_in_triggerer(request: pytest.FixtureRequest) -> Iterator[list[str] | None]:
+    """The trigger mode of a deferred task, by indirect parameter: "resume" (`dag.test()` as it is: the task
+    resumes in its worker, as with end_from_trigger=False or outside a triggerer) or "end" (the trigger ends
+    the task, taken as a triggerer takes it: dag_runs.triggerer_ends_tasks). Yields the tasks so ended, or
+    None when resuming."""
+    from dag_runs import triggerer_ends_tasks
+
+    mode = getattr(request, "param", "resume")
+    if mode == "resume":
+        yield None
+        return
+    assert mode == "end", mode
+    with triggerer_ends_tasks() as ended:
+        yield ended

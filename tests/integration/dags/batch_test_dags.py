@@ -45,6 +45,16 @@ deferred_stuck = submit_dag("batch_deferred_stuck", deferrable=True, max_runnabl
 # Through the fault proxy: the test defines connection `aws_through_faults` (its endpoint is the proxy).
 deferred_faults = submit_dag("batch_deferred_faults", deferrable=True, aws_conn_id="aws_through_faults")
 in_worker_faults = submit_dag("batch_in_worker_faults", deferrable=False, aws_conn_id="aws_through_faults")
+deferred_retry = submit_dag("batch_deferred_retry", deferrable=True, retries=1, retry_delay=timedelta(0))
+
+
+def _say_success(context: Any) -> None:
+    print("on_success_callback ran for", context["ti"].task_id)  # the test reads it in the task log
+
+
+deferred_success_callback = submit_dag(
+    "batch_deferred_success_callback", deferrable=True, on_success_callback=_say_success
+)
 deferred_array = submit_dag("batch_deferred_array", deferrable=True, array_properties={"size": 3}, tolerated_failures=1)
 
 
