@@ -14,7 +14,7 @@ trigger end its task only when nothing of that is wanted, and says what is (`wor
   metadata database, not through a custom `[core] xcom_backend`;
 - on failure, `on_failure_callback` and `on_retry_callback` would run in the DAG processor, without the
   task's exception in their context, and `email_on_failure` / `email_on_retry` would send nothing;
-- either way, no listener plugin (OpenLineage, say) hears of the task's end, and XComs bypass a custom
+- no listener plugin (OpenLineage, say) hears of the task's success or failure; either way, XComs bypass a custom
   `[core] xcom_backend` (the triggerer writes them to the database, or deletes without the backend's purge).
 - on failure, before Airflow 3.3.1 the task would not be retried (checked in the triggerer: triggers/task_end.py).
 
@@ -82,12 +82,11 @@ class WorkerOnly:
 
 def worker_only(task: Any) -> WorkerOnly:
     """What of `task` (a BaseOperator) only a worker does when it succeeds, or fails; see the module's doc."""
-    both = [
-        *(["a listener plugin is registered (it hears of a task's end in a worker only)"] if _listeners() else []),
-        *(["a custom [core] xcom_backend is configured"] if _custom_xcom_backend() else []),
-    ]
+    both = ["a custom [core] xcom_backend is configured"] if _custom_xcom_backend() else []
+    heard = "a listener plugin implements {} (it hears of a task's end in a worker only)"
     success = [
         *both,
+        *([heard.format("on_task_instance_success")] if _listening("on_task_instance_success") else []),
         *(["on_success_callback is set (Airflow runs it in a worker only)"] if task.on_success_callback else []),
         *(["the task has outlets (their asset events are emitted by the worker)"] if task.outlets else []),
         *(["a post_execute hook is set"] if _has_post_execute(task) else []),
@@ -96,6 +95,7 @@ def worker_only(task: Any) -> WorkerOnly:
     ]
     failure = [
         *both,
+        *([heard.format("on_task_instance_failed")] if _listening("on_task_instance_failed") else []),
         *(["on_failure_callback is set"] if task.on_failure_callback else []),
         *(["on_retry_callback is set"] if task.on_retry_callback else []),
         *(["email_on_failure or email_on_retry is set"] if task.email and _emails(task) else []),
@@ -146,10 +146,11 @@ def _custom_xcom_backend() -> bool:
     return XCom is not BaseXCom
 
 
-def _listeners() -> bool:
+def _listening(hook: str) -> bool:
+    """Whether a listener plugin implements `hook` (an example plugin does when `[core] load_examples` is on)."""
     try:
         from airflow.sdk.listener import get_listener_manager
 
-        return bool(get_listener_manager().has_listeners)
+        return bool(getattr(get_listener_manager().pm.hook, hook).get_hookimpls())
     except Exception:  # an SDK without the listener manager: assume one, and resume in the worker
         return True
