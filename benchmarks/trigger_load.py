@@ -5,7 +5,7 @@ extra, which pins another botocore, so it lives in an environment of its own). I
 endpoint of `fake_aws.py`; benchmarks/triggers.py starts both and joins what each side saw.
 
     python benchmarks/trigger_load.py plus|plus-events|amazon --jobs N --poll 5 --endpoint URL --out FILE
-        [--logs] [--first-index K --barrier DIR] [--reconcile 60]
+        [--logs] [--first-index K --barrier DIR] [--reconcile 300]
 
 `plus-events` is our trigger in event mode: `[batch_plus] job_events_queue_url` set (through its
 environment variable) to the fake's SQS queue of job state change events, and
@@ -200,7 +200,7 @@ def main() -> None:
     parser.add_argument("--first-index", type=int, default=0, help="this process's jobs are job-K … job-(K+N-1)")
     parser.add_argument("--barrier", type=Path, default=None, help="directory to wait in after the warm-up")
     parser.add_argument("--queue-url", default=None, help="plus-events: the SQS queue (default: the fake's)")
-    parser.add_argument("--reconcile", type=float, default=60, help="plus-events: job_events_reconcile_seconds")
+    parser.add_argument("--reconcile", type=float, default=300, help="plus-events: job_events_reconcile_seconds")
     args = parser.parse_args()
     if args.provider == "plus-events":
         queue_url = args.queue_url or args.endpoint.rstrip("/") + "/123456789012/batch-job-events"  # fake_aws.py's

@@ -37,10 +37,12 @@ Event mode (`--providers plus-events`, results in `results/triggers_events.json`
 the job ended) and undetected (no event by the end of the run). SQS calls (ReceiveMessage,
 DeleteMessageBatch, GetQueueUrl) are counted by the server with the rest, and per job-minute apart.
 
-    uv run python benchmarks/triggers.py --jobs 1000 5000 --providers plus plus-events amazon \
+    uv run python benchmarks/triggers.py --jobs 1000 5000 --providers plus plus-events \
         --poll 5 --job-seconds 120 --start-seconds 10 --fail-fraction 0.1 --log-rates 0 \
-        --fault-rates 0 0.05 --reconcile 60 --amazon-python .bench/amazon/bin/python \
-        --out benchmarks/results/triggers_events.json
+        --fault-rates 0 0.05 --reconcile 300 --out benchmarks/results/triggers_events.json
+    uv run python benchmarks/triggers.py --jobs 1000 --providers amazon --poll 5 --job-seconds 120 \
+        --start-seconds 10 --fail-fraction 0.1 --log-rates 0 --amazon-python .bench/amazon/bin/python \
+        --out benchmarks/results/triggers_events.json --append
 
 Rows go to --out (JSON, one object per run, appended as each run ends) and to stdout.
 """
@@ -121,7 +123,7 @@ class Scenario:
     jitter: float | None = None  # each job runs up to this much longer (None: one poll)
     start_seconds: float = 0.0  # RUNNABLE, then STARTING, for this long before RUNNING
     fail_fraction: float = 0.0  # jobs that end FAILED
-    reconcile: float = 60.0  # plus-events: job_events_reconcile_seconds
+    reconcile: float = 300.0  # plus-events: job_events_reconcile_seconds (the provider's default)
     fault_rate: float = 0.0  # plus-events: events dropped, and as many delivered twice, and out of order
 
     def __post_init__(self) -> None:
@@ -367,6 +369,7 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
         "cpu_ms_per_job_minute": round(client["cpu_s"] * 1000 / job_minutes, 2),
         "detect_p50_s": percentile(latency, 0.5),
         "detect_p95_s": percentile(latency, 0.95),
+        "detect_max_s": round(max(latency), 2) if latency else None,
         "wall_s": round(client["wall_s"], 1),
         "jitter_s": scenario.jitter,
         "start_s": scenario.start_seconds,
@@ -411,6 +414,20 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
     return row
 
 
+def command_line(argv: list[str]) -> str:
+    """This run's options as report.py shows them: without the output file and the amazon environment's path."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--amazon-python"):
+            skip = True
+        elif arg != "--append":
+            kept.append(arg)
+    return " ".join(kept)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[100, 500, 1000])
@@ -427,7 +444,12 @@ def main() -> None:
     parser.add_argument("--jitter", type=float, default=None, help="each job runs up to this much longer (one poll)")
     parser.add_argument("--start-seconds", type=float, default=0.0, help="each job RUNNABLE then STARTING this long")
     parser.add_argument("--fail-fraction", type=float, default=0.0, help="fraction of jobs that end FAILED")
-    parser.add_argument("--reconcile", type=float, default=60.0, help="plus-events: job_events_reconcile_seconds")
+    parser.add_argument(
+        "--reconcile",
+        type=float,
+        default=300.0,
+        help="plus-events: job_events_reconcile_seconds (the provider's default)",
+    )
     parser.add_argument(
         "--fault-rates",
         type=float,
@@ -482,6 +504,7 @@ def main() -> None:
                     )
                     row = run_once(scenario, pythons[provider])
                     row["measured_in_s"] = round(time.monotonic() - began, 1)
+                    row["command"] = command_line(sys.argv[1:])
                     row["load_before"] = [round(value, 2) for value in load]
                     row["load_after"] = [round(value, 2) for value in os.getloadavg()]
                     rows.append(row)
