@@ -126,8 +126,11 @@ def test_the_trigger_benchmark_in_event_mode_with_faults_and_its_report(tmp_path
     doc.write_text("# Benchmarks\n\n<!-- results:begin -->\n<!-- results:end -->\n")
     run_script("report.py", "--results", str(results), "--doc", str(doc), timeout=60)
     text = doc.read_text()
-    assert "### Event-driven waiting" in text and "| airflow-batch-plus | events | 20 | 20 % drop" in text
-    assert "--providers plus plus-events" in text and "--fault-rates 0.00 0.20" in text
+    assert (
+        "### Event-driven waiting" in text
+        and "| airflow-batch-plus | events (reconcile 3 s) | 20 | 1 s | 20 % drop" in text
+    )
+    assert "benchmarks/triggers.py --jobs 20 --poll 1" in text and "--fault-rates 0 0.2 --reconcile 3" in text
 
 
 @pytest.mark.timeout(420)  # starts a whole Airflow: about 100 s on 2 cores beside another test worker
