@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -235,3 +236,51 @@ def test_a_trigger_in_a_triggerer_configured_for_events_logs_every_line_live_and
     assert event["status"] == "success"
     assert poller.event_driven
     assert [line.rsplit("evented-line-", 1)[1] for line in lines] == ["1", "2", "3", "4", "5"]
+
+
+def test_receivers_waiting_on_a_quiet_queue_leave_the_loops_threads_to_everything_else() -> None:
+    """Long polls of a quiet queue block their threads up to 20 s each: they must not be the loop's default
+    executor's, which every trigger's `asyncio.to_thread` (the poller's DescribeJobs, log reads) shares."""
+    quiet = threading.Event()
+
+    class Hook:
+        def __init__(self) -> None:
+            self.receives = 0
+
+        def receive(self, queue_url: str, wait_seconds: int) -> list[QueueMessage]:
+            self.receives += 1
+            if self.receives <= 3:  # full batches: more receivers join
+                return [QueueMessage(str(index), f"handle-{index}", "{}") for index in range(10)]
+            quiet.wait(wait_seconds)  # a long poll of an empty queue
+            return []
+
+        def delete(self, queue_url: str, messages: list[QueueMessage]) -> list[str]:
+            return []
+
+    class Taker:
+        watching = True
+
+        def offer(self, snapshot: Any) -> bool:
+            return False
+
+    hook = Hook()
+    events = JobEventReader("https://sqs.example/queue", lambda: cast(SqsHook, hook), wait_seconds=10)
+    taker = Taker()
+    events.attach(taker)
+
+    async def scenario() -> float:
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))  # 2 threads, as few as 4 receivers
+        events.ensure_running()
+        while events.receivers < 4:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # each in its long poll
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.to_thread(lambda: None), timeout=5)
+        waited = time.monotonic() - started
+        taker.watching = False
+        quiet.set()
+        return waited
+
+    assert asyncio.run(scenario()) < 1
