@@ -81,6 +81,7 @@ class JobEventReader:
         self.max_receivers = max_receivers
         self._takers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._receivers: set[asyncio.Task[None]] = set()
+        self._first: asyncio.Task[None] | None = None  # the receiver that stays while anyone watches
         self.counts: Counter[str] = Counter()  # received, applied, stale, unwatched, foreign, receive_failed
         self._executor: ThreadPoolExecutor | None = None
 
@@ -113,18 +114,21 @@ class JobEventReader:
         return len(self._receivers)
 
     def ensure_running(self) -> None:
-        """Start reading if nothing reads yet (a poller calls this whenever it starts watching a job)."""
-        if not self._receivers:
-            self._start_receiver()
+        """Start reading if no receiver stays (a poller calls this whenever it starts watching a job).
 
-    def _start_receiver(self) -> None:
+        Helpers that the first receiver started while the queue was busy do not count: each leaves at its
+        first empty receive, and the queue would then go unread until another job is watched."""
+        if self._first is None or self._first.done():
+            self._first = self._start_receiver(first=True)
+
+    def _start_receiver(self, *, first: bool = False) -> asyncio.Task[None]:
         # A context of its own: the reader serves every trigger and must log into none of their task logs.
         task = asyncio.get_running_loop().create_task(
-            self._receive(first=not self._receivers), name="airflow-batch-plus job event reader",
-            context=contextvars.Context(),
-        )  # fmt: skip
+            self._receive(first=first), name="airflow-batch-plus job event reader", context=contextvars.Context()
+        )
         self._receivers.add(task)
         task.add_done_callback(self._receivers.discard)
+        return task
 
     async def _in_own_thread(self, call: Callable[..., _T], *args: Any) -> _T:
         """Run a blocking SQS call in one of the reader's threads (see the module's docstring)."""

@@ -284,3 +284,43 @@ def test_receivers_waiting_on_a_quiet_queue_leave_the_loops_threads_to_everythin
         return waited
 
     assert asyncio.run(scenario()) < 1
+
+
+def test_a_new_watch_gets_a_staying_receiver_even_while_a_helper_receiver_still_reads() -> None:
+    """The first receiver left (nobody watched) while a helper was in a long poll; a job is watched again.
+    The helper leaves at its first empty receive, so a receiver that stays must start now, or the queue
+    goes unread until yet another job is watched."""
+    release = threading.Event()
+
+    class Hook:
+        def receive(self, queue_url: str, wait_seconds: int) -> list[QueueMessage]:
+            release.wait(wait_seconds)
+            return []
+
+        def delete(self, queue_url: str, messages: list[QueueMessage]) -> list[str]:
+            return []
+
+    class Taker:
+        watching = True
+
+        def offer(self, snapshot: Any) -> bool:
+            return False
+
+    events = JobEventReader("https://sqs.example/queue", lambda: cast(SqsHook, Hook()), wait_seconds=5)
+    taker = Taker()
+    events.attach(taker)
+
+    async def scenario() -> tuple[int, int]:
+        events._start_receiver()  # a helper in its long poll; the first receiver has gone
+        await asyncio.sleep(0.1)
+        events.ensure_running()  # a job is watched again
+        await asyncio.sleep(0.1)
+        during = events.receivers
+        release.set()  # the helper's receive comes back empty: it leaves
+        await asyncio.sleep(0.3)
+        after = events.receivers
+        taker.watching = False
+        await asyncio.sleep(0.3)
+        return during, after
+
+    assert asyncio.run(scenario()) == (2, 1)
