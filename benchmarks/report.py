@@ -23,7 +23,8 @@ import matplotlib.pyplot as plt
 
 ROOT = Path(__file__).resolve().parents[1]
 BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
-LABELS = {"plus": "airflow-batch-plus", "amazon": "amazon provider"}
+LABELS = {"plus": "airflow-batch-plus", "plus-events": "airflow-batch-plus", "amazon": "amazon provider"}
+MODES = {"plus": "polling", "plus-events": "events", "amazon": "polling (its waiter)"}
 COLOURS = {"plus": "#1f77b4", "amazon": "#d62728"}
 PLOTS = (
     ("calls_per_job_minute", "AWS calls per job-minute", "bench-calls.png", True),
@@ -355,6 +356,114 @@ def scale_commands(rows: list[dict[str, Any]]) -> str:
     return "```\n" + "\n".join(lines) + "\n```\n"
 
 
+def _faults(row: dict[str, Any]) -> str:
+    faults = row.get("event_faults")
+    if not faults:
+        return "-"
+    if not any(faults.values()):
+        return "none"
+    return ", ".join(f"{fmt(rate * 100, 0)} % {name}" for name, rate in faults.items())
+
+
+def _mode(row: dict[str, Any]) -> str:
+    if row.get("reconcile_s"):
+        return f"events (reconcile {fmt(float(row['reconcile_s']), 0)} s)"
+    return MODES[row["provider"]]
+
+
+def _detection(row: dict[str, Any]) -> str:
+    return f"{fmt(row['detect_p50_s'])} / {fmt(row['detect_p95_s'])} / {fmt(row.get('detect_max_s'))}"
+
+
+def events_table(rows: list[dict[str, Any]]) -> str:
+    """Event mode beside polling and the amazon provider: calls, detection and outcomes, a row per run."""
+    head = (
+        "| provider | mode | jobs | ends spread over | event faults | DescribeJobs / job-min (vs polling floor) "
+        "| SQS calls / job-min (Receive + DeleteBatch) | AWS calls / job-min | detect p50 / p95 / max (s) "
+        "| wrong outcomes | fired early | undetected | real ends | CPU ms / job-min | KB / waiting job |\n"
+        "| --- | --- | ---: | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- | ---: | ---: |\n"
+    )
+    body = ""
+    for row in rows:
+        ends = ", ".join(f"{count:,} {status}" for status, count in row["real_final"].items())
+        sqs = row["sqs_calls_per_job_minute"]
+        sqs_text = (
+            f"{fmt(sqs, 3)} ({fmt(row['receive_per_job_minute'], 3)} + {fmt(row['delete_batch_per_job_minute'], 3)})"
+            if sqs
+            else "0"
+        )
+        body += (
+            f"| {LABELS[row['provider']]} | {_mode(row)} | {fmt(row['jobs'])} | {fmt(row['jitter_s'], 0)} s "
+            f"| {_faults(row)} "
+            f"| {fmt(row['describe_calls_per_job_minute'], 3)} ({fmt(row['describe_vs_floor'])}x) | {sqs_text} "
+            f"| {fmt(row['calls_per_job_minute'], 3)} | {_detection(row)} | {fmt(row['wrong_outcomes'])} "
+            f"| {fmt(row['fired_early'])} | {fmt(row['undetected'])} | {ends} "
+            f"| {fmt(row['cpu_ms_per_job_minute'], 1)} | {fmt(row['rss_kb_per_job'], 1)} |\n"
+        )
+    return head + body
+
+
+def events_targets_table(rows: list[dict[str, Any]]) -> str:
+    """Issue 17's targets, ours in event mode at each N: clean for detection and calls, with faults for outcomes.
+
+    Checked on the run's main setting, that of its first event-mode row (the same reconciliation interval,
+    jobs ending within one poll of each other); rows of other settings are in the table below."""
+    events = [row for row in rows if row["provider"] == "plus-events"]
+    if not events:
+        return ""
+    main = [
+        row
+        for row in events
+        if (row["reconcile_s"], row["jitter_s"]) == (events[0]["reconcile_s"], events[0]["jitter_s"])
+    ]
+    checks: list[tuple[str, str, bool]] = []
+    for jobs in sorted({row["jobs"] for row in main}):
+        mine = [row for row in main if row["jobs"] == jobs]
+        clean = next((row for row in mine if not any((row.get("event_faults") or {}).values())), None)
+        if clean is not None:
+            p95 = clean["detect_p95_s"]
+            checks += [
+                (f"{fmt(jobs)} jobs: detection p95 at most 1.5 s", f"{fmt(p95)} s", p95 is not None and p95 <= 1.5),
+                (
+                    f"{fmt(jobs)} jobs: DescribeJobs at most 0.1x the polling floor",
+                    f"{fmt(clean['describe_vs_floor'])}x",
+                    clean["describe_vs_floor"] is not None and clean["describe_vs_floor"] <= 0.1,
+                ),
+            ]
+        for row in mine:
+            if not any((row.get("event_faults") or {}).values()):
+                continue
+            checks += [
+                (
+                    f"{fmt(jobs)} jobs, {_faults(row)}: 0 wrong outcomes",
+                    f"{fmt(row['wrong_outcomes'])} wrong, {fmt(row['fired_early'])} early",
+                    row["wrong_outcomes"] == 0 and row["fired_early"] == 0,
+                ),
+                (
+                    f"{fmt(jobs)} jobs, {_faults(row)}: every job detected",
+                    f"{fmt(row['jobs'] - row['undetected'])} of {fmt(row['jobs'])}",
+                    row["undetected"] == 0,
+                ),
+            ]
+    head = (
+        f"| target (ours, event mode: reconcile {fmt(float(main[0]['reconcile_s']), 0)} s, ends within "
+        f"{fmt(main[0]['jitter_s'], 0)} s) | measured | met |\n| --- | ---: | --- |\n"
+    )
+    return head + "".join(f"| {name} | {value} | {'yes' if met else '**no**'} |\n" for name, value, met in checks)
+
+
+def events_commands(rows: list[dict[str, Any]]) -> str:
+    """The triggers.py commands that made these rows (what run_all.py's `events` step runs), in the order they ran."""
+    lines: list[str] = []
+    for command in dict.fromkeys(row.get("command", "") for row in rows):
+        line = f"uv run python benchmarks/triggers.py {command}"
+        if "amazon" in command.split("--providers", 1)[-1].split("--", 1)[0].split():
+            line += " --amazon-python .bench/amazon/bin/python"
+        line += " --out benchmarks/results/triggers_events.json" + (" --append" if lines else "")
+        lines.append(line)
+    return "```\n" + "\n".join(lines) + "\n```\n"
+
+
 def plot(rows: list[dict[str, Any]], images: Path) -> list[Path]:
     """One PNG per measure, both providers against N; the file names written."""
     images.mkdir(parents=True, exist_ok=True)
@@ -434,6 +543,19 @@ def render(results: Path, images: Path, doc_dir: Path) -> str:
             scale_targets_table(scale_rows),
             scale_table(scale_rows),
             scale_commands(scale_rows),
+        ]
+    events = results / "triggers_events.json"
+    if events.exists():
+        event_rows = json.loads(events.read_text())
+        one = event_rows[0]
+        parts += [
+            (
+                f"### Event-driven waiting: job state change events from SQS, beside polling ({one['poll_s']} s), "
+                f"jobs of {fmt(one['job_s'], 0)} s plus up to {fmt(one['jitter_s'], 0)} s\n"
+            ),
+            events_targets_table(event_rows),
+            events_table(event_rows),
+            events_commands(event_rows),
         ]
     if imports:
         parts += ["### DAG parse: import cost\n", import_table(imports)]

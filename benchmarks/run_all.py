@@ -8,7 +8,11 @@
 4. 1,000 mapped tasks through a real Airflow and its triggerers against the local AWS Batch, on the
    demo's sqlite profile and then on its ha profile (Postgres, Redis, two Celery workers, two
    triggerers; needs `make servers`) (benchmarks/throughput.py --profile)
-5. benchmarks/report.py
+5. event-driven waiting: 1,000 and 5,000 jobs, ours woken by job state change events (clean, and with
+   5 % of events dropped, 5 % twice, 5 % out of order) beside ours polling, and the amazon provider's at
+   1,000; then event mode with a 60 s reconciliation, and with ends spread over 120 s
+   (benchmarks/triggers.py --providers plus plus-events amazon)
+6. benchmarks/report.py
 
 Each step writes its JSON under benchmarks/results/ as soon as it is done. Run them one at a time on
 an otherwise idle machine: they measure CPU.
@@ -30,7 +34,22 @@ HERE = Path(__file__).resolve().parent
 # fake server), so it is measured there, to show that, and at the most it manages (2,000 fired 1,974
 # of 2,000 in time under a load of about 4; 1,000 keeps up).
 AMAZON_SCALE_JOBS = ["5000", "1000"]
-STEPS = ("imports", "triggers", "scale", "throughput", "report")
+# Event mode's run: jobs of 120 s polled every 5 s, RUNNABLE then STARTING for their first 10 s, a tenth ending
+# FAILED. The amazon provider's triggers need both cores at 1,000 jobs: at 5,000 they do not keep up.
+EVENTS_COMMON = (
+    "--poll",
+    "5",
+    "--job-seconds",
+    "120",
+    "--start-seconds",
+    "10",
+    "--fail-fraction",
+    "0.1",
+    "--log-rates",
+    "0",
+)
+EVENTS_AMAZON_JOBS = ["1000"]
+STEPS = ("imports", "triggers", "scale", "throughput", "events", "report")
 
 
 def run(*args: str, stdout_to: Path | None = None) -> None:
@@ -72,6 +91,8 @@ def main() -> None:
         default=AMAZON_SCALE_JOBS,
         help="the amazon provider's jobs over --scale-processes' first count (0: not run)",
     )
+    parser.add_argument("--events-jobs", nargs="+", default=["1000", "5000"], help="jobs for the event-mode step")
+    parser.add_argument("--events-reconcile", default="300", help="job_events_reconcile_seconds for event mode")
     parser.add_argument("--results", type=Path, default=HERE / "results")
     parser.add_argument("--only", nargs="+", choices=STEPS, default=list(STEPS))
     args = parser.parse_args()
@@ -110,6 +131,21 @@ def main() -> None:
             )
     if "throughput" in args.only:
         throughput(args.tasks, args.throughput_profiles, results / "throughput.json")
+    if "events" in args.only:
+        out = results / "triggers_events.json"
+        reconcile = ("--reconcile", args.events_reconcile)
+        # The main setting, ours polling and with events (clean, and with faults), then the amazon provider.
+        run("benchmarks/triggers.py", "--jobs", *args.events_jobs, "--providers", "plus", "plus-events",
+            *EVENTS_COMMON, "--fault-rates", "0", "0.05", *reconcile, "--out", str(out))  # fmt: skip
+        run("benchmarks/triggers.py", "--jobs", *EVENTS_AMAZON_JOBS, "--providers", "amazon", *EVENTS_COMMON,
+            "--amazon-python", args.amazon_python, "--out", str(out), "--append")  # fmt: skip
+        # A shorter reconciliation interval; then ends spread over 120 s (a triggerer's steady state).
+        run("benchmarks/triggers.py", "--jobs", *args.events_jobs, "--providers", "plus-events", *EVENTS_COMMON,
+            "--fault-rates", "0", "--reconcile", "60", "--out", str(out), "--append")  # fmt: skip
+        run("benchmarks/triggers.py", "--jobs", "1000", "--providers", "plus", "plus-events", *EVENTS_COMMON,
+            "--jitter", "120", "--fault-rates", "0", *reconcile, "--out", str(out), "--append")  # fmt: skip
+        run("benchmarks/triggers.py", "--jobs", "1000", "--providers", "plus-events", *EVENTS_COMMON,
+            "--jitter", "120", "--fault-rates", "0.05", *reconcile, "--out", str(out), "--append")  # fmt: skip
     if "report" in args.only:
         run("benchmarks/report.py", "--results", str(results))
 

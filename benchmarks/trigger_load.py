@@ -4,11 +4,16 @@ Runs in the environment of the provider it measures (the amazon provider needs i
 extra, which pins another botocore, so it lives in an environment of its own). It only needs the
 endpoint of `fake_aws.py`; benchmarks/triggers.py starts both and joins what each side saw.
 
-    python benchmarks/trigger_load.py plus|amazon --jobs N --poll 5 --endpoint URL --out FILE [--logs]
-        [--first-index K --barrier DIR]
+    python benchmarks/trigger_load.py plus|plus-events|amazon --jobs N --poll 5 --endpoint URL --out FILE
+        [--logs] [--first-index K --barrier DIR] [--reconcile 300]
+
+`plus-events` is our trigger in event mode: `[batch_plus] job_events_queue_url` set (through its
+environment variable) to the fake's SQS queue of job state change events, and
+`job_events_reconcile_seconds` to `--reconcile`.
 
 Writes one JSON object to FILE: resident memory before and while the triggers wait, CPU seconds of the
-process (every thread), when each trigger fired, and every benchmark line logged with when.
+process (every thread), when each trigger fired and with which status, every benchmark line logged with
+when, and in event mode what the event reader counted.
 
 Several of these run at once when triggers.py spreads N jobs over P triggerers (`--processes`): each
 takes its own share of job ids (`--first-index`) and, so that no process's warm-up is counted as
@@ -79,7 +84,7 @@ def make_trigger(provider: str, job_id: str, poll: int, logs: bool) -> Any:
         return AmazonTrigger(
             job_id=job_id, aws_conn_id=None, region_name="us-east-1", waiter_delay=poll, waiter_max_attempts=100_000
         )
-    from airflow_batch_plus.triggers.batch import BatchJobTrigger
+    from airflow_batch_plus.triggers.batch import BatchJobTrigger  # plus and plus-events alike
 
     return BatchJobTrigger(
         job_id=job_id, aws_conn_id=None, region_name="us-east-1", poll_interval=poll, stream_logs=logs
@@ -103,6 +108,19 @@ async def wait_at_barrier(barrier: Path, name: str, timeout: float = 600) -> Non
         if time.monotonic() > deadline:
             raise SystemExit(f"no {barrier / 'go'} within {timeout:.0f} s: triggers.py did not start the run")
         await asyncio.sleep(0.01)
+
+
+def event_reader_counts() -> dict[str, int] | None:
+    """What this loop's job event reader counted (received, applied, stale, unwatched, ...), if one ran."""
+    try:
+        from airflow_batch_plus.triggers.job_event_reader import JobEventReader
+    except ImportError:  # the amazon provider's environment
+        return None
+    readers = JobEventReader._shared.get(asyncio.get_running_loop(), {})
+    counts: Counter[str] = Counter()
+    for reader in readers.values():
+        counts.update(reader.counts)
+    return dict(counts) if readers else None
 
 
 def server_calls(endpoint: str) -> dict[str, int]:
@@ -153,6 +171,7 @@ async def run(
     for task in tasks:
         task.cancel()
     return {
+        "event_reader": event_reader_counts(),
         "provider": provider,
         "jobs": jobs,
         "first_index": first_index,
@@ -164,13 +183,14 @@ async def run(
         "wall_s": time.time() - started,
         "fired": fired,
         "statuses": dict(sorted(Counter(events.values()).items())),
+        "outcomes": events,
         "lines": recorder.lines,
     }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("provider", choices=["plus", "amazon"])
+    parser.add_argument("provider", choices=["plus", "plus-events", "amazon"])
     parser.add_argument("--jobs", type=int, required=True)
     parser.add_argument("--poll", type=int, required=True)
     parser.add_argument("--endpoint", required=True)
@@ -179,7 +199,15 @@ def main() -> None:
     parser.add_argument("--timeout", type=float, default=600)
     parser.add_argument("--first-index", type=int, default=0, help="this process's jobs are job-K … job-(K+N-1)")
     parser.add_argument("--barrier", type=Path, default=None, help="directory to wait in after the warm-up")
+    parser.add_argument("--queue-url", default=None, help="plus-events: the SQS queue (default: the fake's)")
+    parser.add_argument("--reconcile", type=float, default=300, help="plus-events: job_events_reconcile_seconds")
     args = parser.parse_args()
+    if args.provider == "plus-events":
+        queue_url = args.queue_url or args.endpoint.rstrip("/") + "/123456789012/batch-job-events"  # fake_aws.py's
+        os.environ["AIRFLOW__BATCH_PLUS__JOB_EVENTS_QUEUE_URL"] = queue_url
+        os.environ["AIRFLOW__BATCH_PLUS__JOB_EVENTS_RECONCILE_SECONDS"] = str(args.reconcile)
+    else:
+        os.environ.pop("AIRFLOW__BATCH_PLUS__JOB_EVENTS_QUEUE_URL", None)
     os.environ.update(
         AWS_ENDPOINT_URL=args.endpoint,
         AWS_ACCESS_KEY_ID="benchmark",

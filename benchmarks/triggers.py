@@ -27,12 +27,30 @@ ended, one look more than the floor's runtime / poll.
         --out benchmarks/results/triggers_scale.json
     uv run python benchmarks/triggers.py --jobs 10 --poll 1 --job-seconds 3 --providers plus   # smoke
 
+Event mode (`--providers plus-events`, results in `results/triggers_events.json`): our trigger with
+`[batch_plus] job_events_queue_url` pointing at the fake's SQS queue of "Batch Job State Change" events
+(`fake_aws.py --events`) and `job_events_reconcile_seconds` at `--reconcile`, one row per
+`--fault-rates` value r (r of the events dropped, r delivered twice, r out of order), beside `plus`
+(polling) and `amazon` in the same run. With `--start-seconds` jobs go RUNNABLE → STARTING → RUNNING
+(an event each) and with `--fail-fraction` some end FAILED, so each row also checks outcomes: wrong
+(the trigger's event status is not what the job's real final status calls for), early (fired before
+the job ended) and undetected (no event by the end of the run). SQS calls (ReceiveMessage,
+DeleteMessageBatch, GetQueueUrl) are counted by the server with the rest, and per job-minute apart.
+
+    uv run python benchmarks/triggers.py --jobs 1000 5000 --providers plus plus-events \
+        --poll 5 --job-seconds 120 --start-seconds 10 --fail-fraction 0.1 --log-rates 0 \
+        --fault-rates 0 0.05 --reconcile 300 --out benchmarks/results/triggers_events.json
+    uv run python benchmarks/triggers.py --jobs 1000 --providers amazon --poll 5 --job-seconds 120 \
+        --start-seconds 10 --fail-fraction 0.1 --log-rates 0 --amazon-python .bench/amazon/bin/python \
+        --out benchmarks/results/triggers_events.json --append
+
 Rows go to --out (JSON, one object per run, appended as each run ends) and to stdout.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import os
@@ -82,21 +100,14 @@ def cadence_floor(runtimes: list[list[float]], poll: float) -> int:
     return calls
 
 
-def start_fake(job_seconds: float, jitter: float, log_rate: float) -> tuple[subprocess.Popen[str], str]:
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            str(HERE / "fake_aws.py"),
-            "--job-seconds",
-            str(job_seconds),
-            "--jitter",
-            str(jitter),
-            "--log-rate",
-            str(log_rate),
-        ],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+def start_fake(scenario: Scenario) -> tuple[subprocess.Popen[str], str]:
+    command = [sys.executable, str(HERE / "fake_aws.py"), "--job-seconds", str(scenario.job_seconds)]
+    command += ["--jitter", str(scenario.jitter), "--log-rate", str(scenario.log_rate)]
+    command += ["--start-seconds", str(scenario.start_seconds), "--fail-fraction", str(scenario.fail_fraction)]
+    if scenario.provider == "plus-events":
+        rate = scenario.fault_rate
+        command += ["--events", "--drop", str(rate), "--duplicate", str(rate), "--reorder", str(rate)]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
     assert process.stdout is not None
     return process, process.stdout.readline().strip()
 
@@ -109,6 +120,22 @@ class Scenario:
     job_seconds: float
     log_rate: float
     processes: int = 1
+    jitter: float | None = None  # each job runs up to this much longer (None: one poll)
+    start_seconds: float = 0.0  # RUNNABLE, then STARTING, for this long before RUNNING
+    fail_fraction: float = 0.0  # jobs that end FAILED
+    reconcile: float = 300.0  # plus-events: job_events_reconcile_seconds (the provider's default)
+    fault_rate: float = 0.0  # plus-events: events dropped, and as many delivered twice, and out of order
+
+    def __post_init__(self) -> None:
+        if self.jitter is None:
+            object.__setattr__(self, "jitter", float(self.poll))
+
+    @property
+    def events(self) -> bool:
+        return self.provider == "plus-events"
+
+    def share(self, jobs: int) -> Scenario:
+        return dataclasses.replace(self, jobs=jobs, processes=1)
 
 
 def shares(jobs: int, processes: int) -> list[int]:
@@ -120,7 +147,12 @@ def load_command(python: str, scenario: Scenario, endpoint: str, out: Path) -> l
     """One trigger_load.py: the whole run when alone, its share when `--first-index`/`--barrier` are added."""
     command = [python, str(HERE / "trigger_load.py"), scenario.provider, "--jobs", str(scenario.jobs)]
     command += ["--poll", str(scenario.poll), "--endpoint", endpoint, "--out", str(out)]
-    command += ["--timeout", str(scenario.job_seconds + scenario.poll * 4 + 120)]
+    timeout = scenario.job_seconds + (scenario.jitter or 0) + scenario.poll * 4 + 120
+    if scenario.events:
+        # A job whose end event is lost is found by the reconciliation, at most one interval later.
+        command += ["--reconcile", str(scenario.reconcile)]
+        timeout += scenario.reconcile
+    command += ["--timeout", str(timeout)]
     if scenario.log_rate:
         command.append("--logs")
     return command
@@ -133,7 +165,7 @@ def server_stats(endpoint: str) -> dict[str, Any]:
 
 
 def run_once(scenario: Scenario, python: str) -> dict[str, Any]:
-    fake, endpoint = start_fake(scenario.job_seconds, jitter=scenario.poll, log_rate=scenario.log_rate)
+    fake, endpoint = start_fake(scenario)
     try:
         with tempfile.TemporaryDirectory(prefix="batch-plus-bench-") as scratch:
             if scenario.processes == 1:
@@ -183,7 +215,7 @@ def run_processes(scenario: Scenario, python: str, endpoint: str, scratch: Path)
     try:
         for index, jobs in enumerate(shares(scenario.jobs, scenario.processes)):
             out = scratch / f"client-{index}.json"
-            share = Scenario(scenario.provider, jobs, scenario.poll, scenario.job_seconds, scenario.log_rate)
+            share = scenario.share(jobs)
             command = load_command(python, share, endpoint, out)
             command += ["--first-index", str(first), "--barrier", str(barrier)]
             first += jobs
@@ -232,7 +264,57 @@ def join_clients(parts: list[dict[str, Any]]) -> dict[str, Any]:
         "fired": {job_id: when for part in parts for job_id, when in part["fired"].items()},
         "statuses": dict(sorted(statuses.items())),
         "lines": [line for part in parts for line in part["lines"]],
+        "outcomes": {job_id: status for part in parts for job_id, status in part.get("outcomes", {}).items()},
+        "event_reader": _sum_counts(part.get("event_reader") for part in parts),
         "shares": [part["jobs"] for part in parts],
+    }
+
+
+def _sum_counts(parts: Any) -> dict[str, int] | None:
+    counts: Counter[str] = Counter()
+    seen = False
+    for part in parts:
+        if part is not None:
+            seen = True
+            counts.update(part)
+    return dict(counts) if seen else None
+
+
+# The status of the event each provider's trigger fires for a job that ended so (amazon: its waiter's).
+EXPECTED_STATUS = {
+    "plus": {"SUCCEEDED": "success", "FAILED": "failed"},
+    "plus-events": {"SUCCEEDED": "success", "FAILED": "failed"},
+    "amazon": {"SUCCEEDED": "success", "FAILED": "error"},
+}
+SQS_ACTIONS = ("ReceiveMessage", "DeleteMessageBatch", "GetQueueUrl")
+
+
+def outcomes(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]) -> dict[str, Any]:
+    """Each fired trigger's status against its job's real end: wrong ones, early ones, and jobs never detected.
+
+    Wrong: the event's status is not the one the job's real final status calls for (a FAILED job's
+    trigger firing success, or the reverse). Early: fired before the job ended (an event taken as the
+    end before the job's end). Undetected: no event by the end of the run.
+    """
+    expected = EXPECTED_STATUS[scenario.provider]
+    ids = [f"job-{index:05d}" for index in range(scenario.jobs)]
+    fired, seen = client["fired"], client.get("outcomes", {})
+    wrong, early = 0, 0
+    for job_id in ids:
+        if job_id not in fired:
+            continue
+        final = server["final_status"].get(job_id)
+        if final is None or seen.get(job_id) != expected[final]:
+            wrong += 1
+        elif fired[job_id] < server["first_seen"][job_id] + server["runtime"][job_id]:
+            early += 1
+    return {
+        "real_final": dict(
+            sorted(Counter(server["final_status"].get(job_id, "never asked") for job_id in ids).items())
+        ),
+        "wrong_outcomes": wrong,
+        "fired_early": early,
+        "undetected": sum(1 for job_id in ids if job_id not in fired),
     }
 
 
@@ -287,8 +369,26 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
         "cpu_ms_per_job_minute": round(client["cpu_s"] * 1000 / job_minutes, 2),
         "detect_p50_s": percentile(latency, 0.5),
         "detect_p95_s": percentile(latency, 0.95),
+        "detect_max_s": round(max(latency), 2) if latency else None,
         "wall_s": round(client["wall_s"], 1),
+        "jitter_s": scenario.jitter,
+        "start_s": scenario.start_seconds,
+        "fail_fraction": scenario.fail_fraction,
+        **outcomes(scenario, client, server),
     }
+    sqs = sum(calls[action] for action in SQS_ACTIONS)
+    row["sqs_calls_per_job_minute"] = round(sqs / job_minutes, 3)
+    row["receive_per_job_minute"] = round(calls["ReceiveMessage"] / job_minutes, 3)
+    row["delete_batch_per_job_minute"] = round(calls["DeleteMessageBatch"] / job_minutes, 3)
+    if scenario.events:
+        row["reconcile_s"] = scenario.reconcile
+        row["event_faults"] = {
+            "drop": scenario.fault_rate,
+            "duplicate": scenario.fault_rate,
+            "reorder": scenario.fault_rate,
+        }
+        row["queue"] = server.get("events")
+        row["event_reader"] = client.get("event_reader")
     if log_rate:
         written = {(job_id, seq) for job_id in ours for seq in range(int(runtime[job_id] * log_rate))}
         logged: Counter[tuple[str, int]] = Counter()
@@ -314,13 +414,49 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
     return row
 
 
+def command_line(argv: list[str]) -> str:
+    """This run's options as report.py shows them: without the output file and the amazon environment's path."""
+    kept: list[str] = []
+    skip = False
+    for arg in argv:
+        if skip:
+            skip = False
+        elif arg in ("--out", "--amazon-python"):
+            skip = True
+        elif arg != "--append":
+            kept.append(arg)
+    return " ".join(kept)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=int, nargs="+", default=[100, 500, 1000])
     parser.add_argument("--poll", type=int, default=5, help="seconds between status checks")
     parser.add_argument("--job-seconds", type=float, default=30)
     parser.add_argument("--log-rates", type=float, nargs="+", default=[0, 2], help="lines per second per job")
-    parser.add_argument("--providers", nargs="+", choices=["plus", "amazon"], default=["plus", "amazon"])
+    parser.add_argument(
+        "--providers",
+        nargs="+",
+        choices=["plus", "plus-events", "amazon"],
+        default=["plus", "amazon"],
+        help="plus-events: ours woken by job state change events from the fake's SQS queue",
+    )
+    parser.add_argument("--jitter", type=float, default=None, help="each job runs up to this much longer (one poll)")
+    parser.add_argument("--start-seconds", type=float, default=0.0, help="each job RUNNABLE then STARTING this long")
+    parser.add_argument("--fail-fraction", type=float, default=0.0, help="fraction of jobs that end FAILED")
+    parser.add_argument(
+        "--reconcile",
+        type=float,
+        default=300.0,
+        help="plus-events: job_events_reconcile_seconds (the provider's default)",
+    )
+    parser.add_argument(
+        "--fault-rates",
+        type=float,
+        nargs="+",
+        default=[0.0],
+        help="plus-events, a row each: this fraction of events dropped, as many delivered twice, as many out of order",
+    )
     parser.add_argument(
         "--processes",
         type=int,
@@ -338,19 +474,37 @@ def main() -> None:
     args = parser.parse_args()
     if "amazon" in args.providers and not args.amazon_python:
         parser.error("--amazon-python is needed to measure the amazon provider (`make bench` makes that environment)")
-    pythons = {"plus": sys.executable, "amazon": args.amazon_python}
+    pythons = {"plus": sys.executable, "plus-events": sys.executable, "amazon": args.amazon_python}
     rows: list[dict[str, Any]] = []
     if args.append and args.out and args.out.exists():
         rows = json.loads(args.out.read_text())
     for log_rate in args.log_rates:
         for jobs in args.jobs:
             for processes in args.processes:
-                for provider in args.providers:
+                runs = [
+                    (provider, rate)
+                    for provider in args.providers
+                    for rate in (args.fault_rates if provider == "plus-events" else [0.0])
+                ]
+                for provider, fault_rate in runs:
                     began = time.monotonic()
                     load = os.getloadavg()  # others' CPU use skews CPU and latency: kept with the row
-                    scenario = Scenario(provider, jobs, args.poll, args.job_seconds, log_rate, processes)
+                    scenario = Scenario(
+                        provider,
+                        jobs,
+                        args.poll,
+                        args.job_seconds,
+                        log_rate,
+                        processes,
+                        jitter=args.jitter,
+                        start_seconds=args.start_seconds,
+                        fail_fraction=args.fail_fraction,
+                        reconcile=args.reconcile,
+                        fault_rate=fault_rate,
+                    )
                     row = run_once(scenario, pythons[provider])
                     row["measured_in_s"] = round(time.monotonic() - began, 1)
+                    row["command"] = command_line(sys.argv[1:])
                     row["load_before"] = [round(value, 2) for value in load]
                     row["load_after"] = [round(value, 2) for value in os.getloadavg()]
                     rows.append(row)

@@ -16,17 +16,24 @@ event costs latency, never a wrong outcome.
 When the queue is busy (a full batch of 10 messages came back), more receivers join, up to
 MAX_RECEIVERS; extra ones leave when a receive comes back empty. Reads fail soft: a failed receive is
 logged, waited out and tried again, while the reconciliation keeps every trigger going.
+
+Receives and deletes run in the reader's own threads (one per receiver), not in the event loop's default
+executor: that one has os.cpu_count() + 4 threads (6 on 2 cores), which every trigger's `asyncio.to_thread`
+shares, the poller's DescribeJobs and log reads included; receivers each blocked up to 20 s in a long poll
+of a quiet queue would hold all of them, and every other call of the triggerer would wait that long.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import logging
 import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol
+from concurrent.futures import ThreadPoolExecutor
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
 
 from airflow_batch_plus.job_events import parse_job_event
 
@@ -35,6 +42,7 @@ if TYPE_CHECKING:
     from airflow_batch_plus.jobs import JobSnapshot
 
 log = logging.getLogger(__name__)
+_T = TypeVar("_T")
 
 MAX_RECEIVERS = 8
 MAX_MESSAGES = 10  # SQS's most per receive
@@ -73,7 +81,9 @@ class JobEventReader:
         self.max_receivers = max_receivers
         self._takers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._receivers: set[asyncio.Task[None]] = set()
+        self._first: asyncio.Task[None] | None = None  # the receiver that stays while anyone watches
         self.counts: Counter[str] = Counter()  # received, applied, stale, unwatched, foreign, receive_failed
+        self._executor: ThreadPoolExecutor | None = None
 
     @classmethod
     def shared(
@@ -104,18 +114,27 @@ class JobEventReader:
         return len(self._receivers)
 
     def ensure_running(self) -> None:
-        """Start reading if nothing reads yet (a poller calls this whenever it starts watching a job)."""
-        if not self._receivers:
-            self._start_receiver()
+        """Start reading if no receiver stays (a poller calls this whenever it starts watching a job).
 
-    def _start_receiver(self) -> None:
+        Helpers that the first receiver started while the queue was busy do not count: each leaves at its
+        first empty receive, and the queue would then go unread until another job is watched."""
+        if self._first is None or self._first.done():
+            self._first = self._start_receiver(first=True)
+
+    def _start_receiver(self, *, first: bool = False) -> asyncio.Task[None]:
         # A context of its own: the reader serves every trigger and must log into none of their task logs.
         task = asyncio.get_running_loop().create_task(
-            self._receive(first=not self._receivers), name="airflow-batch-plus job event reader",
-            context=contextvars.Context(),
-        )  # fmt: skip
+            self._receive(first=first), name="airflow-batch-plus job event reader", context=contextvars.Context()
+        )
         self._receivers.add(task)
         task.add_done_callback(self._receivers.discard)
+        return task
+
+    async def _in_own_thread(self, call: Callable[..., _T], *args: Any) -> _T:
+        """Run a blocking SQS call in one of the reader's threads (see the module's docstring)."""
+        if self._executor is None:
+            self._executor = ThreadPoolExecutor(self.max_receivers, thread_name_prefix="batch-plus-job-events")
+        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(call, *args))
 
     def _watching(self) -> bool:
         return any(taker.watching for taker in list(self._takers))
@@ -124,7 +143,7 @@ class JobEventReader:
         failures = 0
         while self._watching():
             try:
-                messages = await asyncio.to_thread(self.hook.receive, self.queue_url, self.wait_seconds)
+                messages = await self._in_own_thread(self.hook.receive, self.queue_url, self.wait_seconds)
             except Exception as error:
                 self.counts["receive_failed"] += 1
                 wait = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
@@ -155,7 +174,7 @@ class JobEventReader:
 
     async def _delete(self, messages: list[QueueMessage]) -> None:
         try:
-            failed = await asyncio.to_thread(self.hook.delete, self.queue_url, messages)
+            failed = await self._in_own_thread(self.hook.delete, self.queue_url, messages)
         except Exception as error:  # they come back after their visibility timeout: read twice is harmless
             log.warning("Could not delete %d job events from %s: %s", len(messages), self.queue_url, error)
             return

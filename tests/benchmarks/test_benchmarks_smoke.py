@@ -88,6 +88,51 @@ def test_the_trigger_benchmark_across_triggerers_and_its_report(tmp_path: Path) 
     assert "--processes 2 1" in text
 
 
+@pytest.mark.timeout(120)
+def test_the_trigger_benchmark_in_event_mode_with_faults_and_its_report(tmp_path: Path) -> None:
+    """Event mode beside polling: with a fifth of the events dropped, a fifth twice and a fifth out of order,
+    every job is still detected and no trigger fires with another outcome than its job's (some end FAILED)."""
+    results = tmp_path / "results"
+    run_script(
+        "triggers.py",
+        *("--jobs", "20", "--poll", "1", "--job-seconds", "4", "--start-seconds", "2", "--fail-fraction", "0.3"),
+        *("--providers", "plus", "plus-events", "--fault-rates", "0", "0.2", "--reconcile", "3", "--log-rates", "0"),
+        *("--out", str(results / "triggers_events.json")),
+        timeout=100,
+    )
+    rows = json.loads((results / "triggers_events.json").read_text())
+    assert [(row["provider"], (row.get("event_faults") or {}).get("drop")) for row in rows] == [
+        ("plus", None),
+        ("plus-events", 0.0),
+        ("plus-events", 0.2),
+    ]
+    for row in rows:
+        assert row["real_final"].keys() == {"FAILED", "SUCCEEDED"}  # both outcomes are checked
+        assert (row["wrong_outcomes"], row["fired_early"], row["undetected"]) == (0, 0, 0)
+        assert row["statuses"] == {"failed": row["real_final"]["FAILED"], "success": row["real_final"]["SUCCEEDED"]}
+    polling, clean, faulty = rows
+    assert polling["sqs_calls_per_job_minute"] == 0 and polling["calls"]["DescribeJobs"] > 0
+    for row in (clean, faulty):
+        # SQS calls are counted by the server with the rest; every event was read and deleted.
+        assert row["calls"]["ReceiveMessage"] > 0 and row["calls"]["DeleteMessageBatch"] > 0
+        assert row["sqs_calls_per_job_minute"] > 0
+        assert row["event_reader"]["applied"] > 0
+    assert clean["queue"].get("dropped", 0) == 0
+    assert faulty["queue"]["dropped"] > 0 and faulty["queue"]["duplicated"] > 0 and faulty["queue"]["reordered"] > 0
+
+    (results / "triggers.json").write_text(json.dumps([polling]))  # report.py needs the single-process rows too
+    doc = tmp_path / "docs" / "benchmarks.md"
+    doc.parent.mkdir()
+    doc.write_text("# Benchmarks\n\n<!-- results:begin -->\n<!-- results:end -->\n")
+    run_script("report.py", "--results", str(results), "--doc", str(doc), timeout=60)
+    text = doc.read_text()
+    assert (
+        "### Event-driven waiting" in text
+        and "| airflow-batch-plus | events (reconcile 3 s) | 20 | 1 s | 20 % drop" in text
+    )
+    assert "benchmarks/triggers.py --jobs 20 --poll 1" in text and "--fault-rates 0 0.2 --reconcile 3" in text
+
+
 @pytest.mark.timeout(420)  # starts a whole Airflow: about 100 s on 2 cores beside another test worker
 def test_the_throughput_benchmark_runs_mapped_tasks_through_a_real_airflow(tmp_path: Path) -> None:
     out = tmp_path / "throughput.json"

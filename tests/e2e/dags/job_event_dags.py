@@ -1,4 +1,4 @@
-"""The DAG tests/e2e/test_job_events.py runs on the demo started with `--job-events`: three mapped deferred
+"""The DAG tests/e2e/test_waiting_on_job_events.py runs on the demo started with `--job-events`: three mapped deferred
 tasks whose jobs print a line a second for six seconds, polled every second if they were polled."""
 
 from __future__ import annotations

@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
@@ -235,3 +236,91 @@ def test_a_trigger_in_a_triggerer_configured_for_events_logs_every_line_live_and
     assert event["status"] == "success"
     assert poller.event_driven
     assert [line.rsplit("evented-line-", 1)[1] for line in lines] == ["1", "2", "3", "4", "5"]
+
+
+def test_receivers_waiting_on_a_quiet_queue_leave_the_loops_threads_to_everything_else() -> None:
+    """Long polls of a quiet queue block their threads up to 20 s each: they must not be the loop's default
+    executor's, which every trigger's `asyncio.to_thread` (the poller's DescribeJobs, log reads) shares."""
+    quiet = threading.Event()
+
+    class Hook:
+        def __init__(self) -> None:
+            self.receives = 0
+
+        def receive(self, queue_url: str, wait_seconds: int) -> list[QueueMessage]:
+            self.receives += 1
+            if self.receives <= 3:  # full batches: more receivers join
+                return [QueueMessage(str(index), f"handle-{index}", "{}") for index in range(10)]
+            quiet.wait(wait_seconds)  # a long poll of an empty queue
+            return []
+
+        def delete(self, queue_url: str, messages: list[QueueMessage]) -> list[str]:
+            return []
+
+    class Taker:
+        watching = True
+
+        def offer(self, snapshot: Any) -> bool:
+            return False
+
+    hook = Hook()
+    events = JobEventReader("https://sqs.example/queue", lambda: cast(SqsHook, hook), wait_seconds=10)
+    taker = Taker()
+    events.attach(taker)
+
+    async def scenario() -> float:
+        from concurrent.futures import ThreadPoolExecutor
+
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(2))  # 2 threads, as few as 4 receivers
+        events.ensure_running()
+        while events.receivers < 4:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.3)  # each in its long poll
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.to_thread(lambda: None), timeout=5)
+        waited = time.monotonic() - started
+        taker.watching = False
+        quiet.set()
+        return waited
+
+    assert asyncio.run(scenario()) < 1
+
+
+def test_a_new_watch_gets_a_staying_receiver_even_while_a_helper_receiver_still_reads() -> None:
+    """The first receiver left (nobody watched) while a helper was in a long poll; a job is watched again.
+    The helper leaves at its first empty receive, so a receiver that stays must start now, or the queue
+    goes unread until yet another job is watched."""
+    release = threading.Event()
+
+    class Hook:
+        def receive(self, queue_url: str, wait_seconds: int) -> list[QueueMessage]:
+            release.wait(wait_seconds)
+            return []
+
+        def delete(self, queue_url: str, messages: list[QueueMessage]) -> list[str]:
+            return []
+
+    class Taker:
+        watching = True
+
+        def offer(self, snapshot: Any) -> bool:
+            return False
+
+    events = JobEventReader("https://sqs.example/queue", lambda: cast(SqsHook, Hook()), wait_seconds=5)
+    taker = Taker()
+    events.attach(taker)
+
+    async def scenario() -> tuple[int, int]:
+        events._start_receiver()  # a helper in its long poll; the first receiver has gone
+        await asyncio.sleep(0.1)
+        events.ensure_running()  # a job is watched again
+        await asyncio.sleep(0.1)
+        during = events.receivers
+        release.set()  # the helper's receive comes back empty: it leaves
+        await asyncio.sleep(0.3)
+        after = events.receivers
+        taker.watching = False
+        await asyncio.sleep(0.3)
+        return during, after
+
+    assert asyncio.run(scenario()) == (2, 1)

@@ -1,0 +1,162 @@
+"""Confirming ends that events told of: ends of the same second share one DescribeJobs call, an end whose
+event came late is confirmed at once, and a due confirmation does not wait for a reconciliation sweep."""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import threading
+from collections.abc import Callable
+
+import pytest
+
+from airflow_batch_plus.hooks.budget import RequestBudget
+from airflow_batch_plus.hooks.sqs import SqsHook
+from airflow_batch_plus.jobs import JobSnapshot, JobStatus
+from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
+from airflow_batch_plus.testing.calls import CallCounter
+from airflow_batch_plus.triggers.job_event_reader import JobEventReader
+from airflow_batch_plus.triggers.poller import CONFIRM_WITHIN_SECONDS, JobPoller
+
+HELD = LocalBatchConfig(submitted_seconds=3600, tick_seconds=0.05)
+WALL = 1_800_000_000.0  # the poller's wall clock in these tests (seconds)
+
+
+class FakeClock:
+    def __init__(self, now: float = 100.0):
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def quiet_reader(local_batch: LocalBatch) -> JobEventReader:
+    """A reader of a queue no rule sends to: the tests offer the events themselves."""
+    url = local_batch.client("sqs").create_queue(QueueName="quiet")["QueueUrl"]
+    return JobEventReader(url, lambda: SqsHook(aws_conn_id=None, region_name="us-east-1"), wait_seconds=1)
+
+
+def hold_jobs(local_batch: LocalBatch, count: int) -> list[str]:
+    assert local_batch.env is not None
+    request = {"jobQueue": local_batch.env.queue_name, "jobDefinition": local_batch.env.job_definition_name}
+    return [local_batch.engine.submit_job({**request, "jobName": f"held-{i}"}).job_id for i in range(count)]
+
+
+def end_event(local_batch: LocalBatch, job_id: str, ended_seconds_ago: float) -> JobSnapshot:
+    """End the job in the local Batch and return its end as an event would carry it, `stoppedAt` that long
+    before the poller's wall clock."""
+    local_batch.engine.terminate(job_id, "ended by the test")
+    (item,) = local_batch.engine.describe_jobs([job_id])
+    snapshot = JobSnapshot.from_describe(item)
+    assert snapshot.status is JobStatus.FAILED
+    return dataclasses.replace(snapshot, stopped_at=int((WALL - ended_seconds_ago) * 1000))
+
+
+def describe_calls(calls: CallCounter) -> list[list[str]]:
+    return [list(params["jobs"]) for name, params in calls.requests if name == "DescribeJobs"]
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_ends_of_the_same_second_share_one_confirming_call_made_a_second_after_the_first_end(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
+) -> None:
+    job_ids = hold_jobs(local_batch, 5)
+    clock = FakeClock()
+
+    async def scenario() -> list[JobStatus]:
+        poller = make_poller(clock=clock, wall_clock=lambda: WALL, events=quiet_reader)
+        watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
+        await asyncio.gather(*(watch.next() for watch in watches))
+        calls.clear()
+        # Five ends 0.4 s apart to 0 s ago: the oldest is to be confirmed 0.6 s from now.
+        for index, job_id in enumerate(job_ids):
+            assert poller.offer(end_event(local_batch, job_id, ended_seconds_ago=0.4 - index * 0.1))
+        await asyncio.sleep(0.5)
+        assert describe_calls(calls) == []  # none is due yet: the poller waits for company
+        clock.now += CONFIRM_WITHIN_SECONDS - 0.4
+        poller._wakeup.set()
+        ends = await asyncio.wait_for(asyncio.gather(*(watch.next() for watch in watches)), timeout=10)
+        for watch in watches:
+            watch.close()
+        return [snapshot.status for snapshot in ends]
+
+    assert asyncio.run(scenario()) == [JobStatus.FAILED] * 5
+    # The first end fell due; the four younger ones rode in its call's spare room.
+    assert describe_calls(calls) == [job_ids]
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_an_end_whose_event_came_later_than_the_confirmation_window_is_confirmed_at_once(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
+) -> None:
+    (job_id,) = hold_jobs(local_batch, 1)
+    clock = FakeClock()  # never moves: only an end due now can be confirmed
+
+    async def scenario() -> JobStatus:
+        poller = make_poller(clock=clock, wall_clock=lambda: WALL, events=quiet_reader)
+        watch = poller.watch(job_id, interval=5)
+        await watch.next()
+        assert poller.offer(end_event(local_batch, job_id, ended_seconds_ago=CONFIRM_WITHIN_SECONDS + 0.5))
+        end = await asyncio.wait_for(watch.next(), timeout=10)
+        watch.close()
+        return end.status
+
+    assert asyncio.run(scenario()) is JobStatus.FAILED
+    assert describe_calls(calls) == [[job_id], [job_id]]
+
+
+class SweepGate(RequestBudget):
+    """Holds the `gated`th DescribeJobs call in the poller's worker thread until the test opens the gate."""
+
+    def __init__(self, gated: int) -> None:
+        super().__init__(rate=1000)
+        self.gated = gated
+        self.reached = threading.Event()
+        self.open = threading.Event()
+        self._calls = 0
+
+    def acquire(self) -> float:
+        self._calls += 1
+        if self._calls == self.gated:
+            self.reached.set()
+            assert self.open.wait(timeout=10)
+        return super().acquire()
+
+
+@pytest.mark.parametrize("local_batch_config", [HELD])
+def test_an_end_due_during_a_reconciliation_sweep_is_confirmed_before_the_rest_of_the_sweep(
+    local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
+) -> None:
+    """300 jobs: a sweep is 3 calls. An end offered during its first call is confirmed by the second call,
+    with other jobs of the sweep riding along; no id is asked twice and the sweep still covers every job."""
+    job_ids = hold_jobs(local_batch, 300)
+    ended = job_ids[-1]  # in the sweep's last call
+    budget = SweepGate(gated=4)  # the first look is 3 calls; the sweep's first call is the 4th
+
+    async def scenario() -> JobStatus:
+        poller = make_poller(wall_clock=lambda: WALL, events=quiet_reader, budget=budget)
+        watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
+        await asyncio.gather(*(watch.next() for watch in watches))
+        calls.clear()
+        for target in poller._targets.values():
+            target.next_due = 0.0  # the reconciliation is due now
+        poller._wakeup.set()
+        await asyncio.to_thread(budget.reached.wait, 10)
+        assert poller.offer(end_event(local_batch, ended, ended_seconds_ago=CONFIRM_WITHIN_SECONDS + 1))
+        budget.open.set()
+        last = watches[-1]
+        while (snapshot := await asyncio.wait_for(last.next(), timeout=10)).status is not JobStatus.FAILED:
+            pass
+        await asyncio.sleep(0.2)  # the sweep's remaining calls
+        for watch in watches:
+            watch.close()
+        return snapshot.status
+
+    assert asyncio.run(scenario()) is JobStatus.FAILED
+    sweep = describe_calls(calls)
+    assert sweep[0] == job_ids[:100]
+    assert sweep[1][0] == ended  # the confirmation went before the rest of the sweep
+    asked = [job_id for call in sweep for job_id in call]
+    assert sorted(asked) == sorted(job_ids)  # every job once, the ended one included
+    assert len(sweep) == 4  # the sweep's 3 calls and the confirmation's
