@@ -93,7 +93,18 @@ def throughput_rows(path: Path) -> list[dict[str, Any]]:
     rows = [loaded] if isinstance(loaded, dict) else list(loaded)
     for row in rows:
         row.setdefault("profile", "sqlite")
-    return sorted(rows, key=lambda row: list(THROUGHPUT_SETUPS).index(row["profile"]))
+        row.setdefault("ending", "worker")  # before end_from_trigger every task resumed in a worker
+    return sorted(rows, key=lambda row: (list(THROUGHPUT_SETUPS).index(row["profile"]), row["ending"] != "worker"))
+
+
+THROUGHPUT_ENDINGS = {
+    "worker": "tasks resume in a worker (end_from_trigger off)",
+    "triggerer": "the triggerer ends tasks (end_from_trigger on)",
+}
+
+
+def _seconds(value: float | None) -> str:
+    return "-" if value is None else f"{fmt(value, 2)} s"
 
 
 def _cpu(seconds: float | None) -> str:
@@ -129,7 +140,7 @@ def throughput_cpu_rows(result: dict[str, Any]) -> list[tuple[str, str]]:
             f"{_cpu(result['triggerer_cpu_s'])} / {fmt(result['triggerer_peak_mb'], 0)} MB",
         ),
         ("each triggerer: CPU / peak memory", each),
-        ("workers' CPU (submit and resume every task)", worker_text),
+        ("workers' CPU (submit, and resume where a worker ends the task)", worker_text),
         (
             "Postgres / Redis CPU",
             f"{_cpu(servers['postgres'])} / {_cpu(servers['redis'])}" if "postgres" in servers else "-",
@@ -156,6 +167,11 @@ def throughput_measures(result: dict[str, Any]) -> list[tuple[str, str]]:
         ("job length / poll interval", f"{result['job_s']} s / {result['poll_s']} s"),
         ("run", f"{result['run_state']} ({states})"),
         ("trigger → last task done", f"{fmt(result['wall_s'], 1)} s ({fmt(result['tasks_per_minute'], 1)} tasks/min)"),
+        ("worker runs of the tasks", fmt(result["worker_runs"]) if result.get("worker_runs") is not None else "-"),
+        (
+            "job end → task end, p50 / p95",
+            " / ".join(_seconds(result.get(f"job_end_to_task_end_{q}_s")) for q in ("p50", "p95")),
+        ),
         (
             "first task deferred / all deferred or done",
             f"{result['first_deferred_s']} s / {result['all_deferred_s']} s",
@@ -184,7 +200,11 @@ def throughput_measures(result: dict[str, Any]) -> list[tuple[str, str]]:
 def throughput_table(rows: list[dict[str, Any]]) -> str:
     """The profiles side by side: a column per run, a line per measure."""
     columns = [dict(throughput_measures(row)) for row in rows]
-    head = "| measure | " + " | ".join(THROUGHPUT_SETUPS[row["profile"]] for row in rows) + " |\n"
+    head = (
+        "| measure | "
+        + " | ".join(f"{THROUGHPUT_SETUPS[row['profile']]}; {THROUGHPUT_ENDINGS[row['ending']]}" for row in rows)
+        + " |\n"
+    )
     head += "| --- |" + " --- |" * len(rows) + "\n"
     body = "".join(
         f"| {name} | " + " | ".join(column[name] for column in columns) + " |\n"
@@ -201,7 +221,8 @@ def throughput_commands(rows: list[dict[str, Any]]) -> str:
         command = (
             f"uv run python benchmarks/throughput.py --tasks {row['tasks']} --profile {row['profile']} "
             f"--job-seconds {row['job_s']} --line-seconds {line_s} --poll {row['poll_s']} "
-            f"--parallelism {row['parallelism']} --out benchmarks/results/throughput.json"
+            f"--parallelism {row['parallelism']} --end-from-trigger {'on' if row['ending'] == 'triggerer' else 'off'} "
+            "--out benchmarks/results/throughput.json"
         )
         lines.append(command + (" --append" if lines else ""))
     return "```\n" + "\n".join(lines) + "\n```\n"

@@ -7,7 +7,8 @@
    amazon provider's at the most jobs it manages on 2 cores (triggers.py --processes)
 4. 1,000 mapped tasks through a real Airflow and its triggerers against the local AWS Batch, on the
    demo's sqlite profile and then on its ha profile (Postgres, Redis, two Celery workers, two
-   triggerers; needs `make servers`) (benchmarks/throughput.py --profile)
+   triggerers; needs `make servers`), each with tasks resumed in a worker and ended by the triggerer
+   (benchmarks/throughput.py --profile --end-from-trigger)
 5. event-driven waiting: 1,000 and 5,000 jobs, ours woken by job state change events (clean, and with
    5 % of events dropped, 5 % twice, 5 % out of order) beside ours polling, and the amazon provider's at
    1,000; then event mode with a 60 s reconciliation, and with ends spread over 120 s
@@ -63,12 +64,15 @@ def run(*args: str, stdout_to: Path | None = None) -> None:
 
 
 def throughput(tasks: str, profiles: list[str], out: Path) -> None:
-    """One throughput.py run per profile, each a whole Airflow of its own started and stopped by that run
-    (never two at once: they would share the 2 cores they measure), into one file: the first run starts
-    it afresh and each later one adds its profile's row."""
-    for index, profile in enumerate(profiles):
+    """Two throughput.py runs per profile, tasks resuming in a worker and ended by the triggerer
+    (end_from_trigger off, on), each a whole Airflow of its own started and stopped by that run (never two
+    at once: they would share the 2 cores they measure), into one file: the first run starts it afresh and
+    each later one adds its row."""
+    settings = [(profile, ending) for profile in profiles for ending in ("off", "on")]
+    for index, (profile, ending) in enumerate(settings):
         append = ("--append",) if index else ()
-        run("benchmarks/throughput.py", "--tasks", tasks, "--profile", profile, "--out", str(out), *append)
+        run("benchmarks/throughput.py", "--tasks", tasks, "--profile", profile, "--end-from-trigger", ending,
+            "--out", str(out), *append)  # fmt: skip
 
 
 def main() -> None:

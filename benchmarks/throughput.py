@@ -11,12 +11,17 @@ with their peak memory; the workers that run the tasks; on "ha" Postgres and Red
 job's every line reached its task log exactly once, and the accounting: every job listed from Batch set
 against every task instance (one job per task, each task in its job's state).
 
-    uv run python benchmarks/throughput.py --tasks 1000 [--profile sqlite|ha] [--job-seconds 60] [--poll 5]
-        [--out FILE [--append]]
+With `--end-from-trigger off` each deferred task resumes in a worker when its job ends (how every task
+ended before `end_from_trigger`); with `on` (the default, as a deployment gets it) the triggerer ends it.
+Each row also counts the worker runs of the tasks (a task runner's start, read from the task logs) and
+how long each task took to end after its job did (the job's stoppedAt to the task instance's end_date).
 
---out gets this run's row as one object; with --append it becomes a list of rows, one per profile, in
-which this run's row replaces the file's row of the same profile (if any) and the others stay, so the
-two profiles can be measured one after the other (`run_all.py` does) or again one at a time.
+    uv run python benchmarks/throughput.py --tasks 1000 [--profile sqlite|ha] [--end-from-trigger on|off]
+        [--job-seconds 60] [--poll 5] [--out FILE [--append]]
+
+--out gets this run's row as one object; with --append it becomes a list of rows, one per profile and
+ending, in which this run's row replaces the file's row of the same profile and ending (if any) and the
+others stay, so the settings can be measured one after the other (`run_all.py` does) or again one at a time.
 """
 
 from __future__ import annotations
@@ -24,13 +29,16 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import math
 import os
 import re
 import signal
 import socket
+import statistics
 import tempfile
 import time
 from collections import Counter
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
@@ -47,6 +55,7 @@ HERE = Path(__file__).resolve().parent
 DAG_ID = "batch_throughput"
 STATES = ("scheduled", "queued", "running", "deferred", "success", "failed", "up_for_retry", "upstream_failed")
 LINE = re.compile(r"\bline (\d+)\b")
+WORKER_RUN = "Worker startup parse complete"  # the task runner logs it once per run of a task in a worker
 MAP_INDEX = re.compile(r"map_index=(\d+)")
 
 
@@ -65,9 +74,10 @@ def task_states(api: AirflowApi, run_id: str) -> dict[str, int]:
     return counts
 
 
-def account_jobs(api: AirflowApi, run_id: str, server: LocalBatchServer, tasks: int) -> dict[str, int]:
+def account_jobs(api: AirflowApi, run_id: str, server: LocalBatchServer, tasks: int) -> dict[str, Any]:
     """Every job of the run, listed and described from Batch, set against every task instance: how many
-    tasks had exactly one job, none or several, and how many ended in a state other than their job's."""
+    tasks had exactly one job, none or several, and how many ended in a state other than their job's; and
+    the time from each job's end to its task's (p50, p95)."""
     import boto3
 
     batch = boto3.client(
@@ -84,19 +94,34 @@ def account_jobs(api: AirflowApi, run_id: str, server: LocalBatchServer, tasks: 
         for summary in page["jobSummaryList"]
     ]
     jobs_by_task: dict[int, list[str]] = {}
+    stopped_at: dict[int, float] = {}
     for start in range(0, len(job_ids), 100):
         for job in batch.describe_jobs(jobs=job_ids[start : start + 100])["jobs"]:
             tags = job.get("tags") or {}
             if tags.get("airflow-batch-plus:dag-id") == DAG_ID and tags.get("airflow-batch-plus:run-id"):
-                jobs_by_task.setdefault(int(tags["airflow-batch-plus:map-index"]), []).append(job["status"])
+                index = int(tags["airflow-batch-plus:map-index"])
+                jobs_by_task.setdefault(index, []).append(job["status"])
+                if job.get("stoppedAt"):
+                    stopped_at[index] = job["stoppedAt"] / 1000
     states: dict[int, str] = {}
+    ended_at: dict[int, float] = {}
     for offset in range(0, tasks, 100):
         page = api.call("GET", f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances?limit=100&offset={offset}")
         listed: list[dict[str, Any]] = list((page or {}).get("task_instances") or [])  # type: ignore[call-overload]
         for ti in listed:
             states[int(ti["map_index"])] = str(ti["state"])
+            if ti.get("end_date"):
+                ended_at[int(ti["map_index"])] = datetime.fromisoformat(ti["end_date"]).timestamp()
     expected = {"SUCCEEDED": "success", "FAILED": "failed"}
+    # A task with one job: how long after its job stopped the task ended (both clocks are this machine's).
+    lags = sorted(
+        ended_at[index] - stopped_at[index]
+        for index, found in jobs_by_task.items()
+        if len(found) == 1 and index in stopped_at and index in ended_at
+    )
     return {
+        "job_end_to_task_end_p50_s": round(statistics.median(lags), 2) if lags else None,
+        "job_end_to_task_end_p95_s": round(lags[max(0, math.ceil(0.95 * len(lags)) - 1)], 2) if lags else None,
         "jobs": sum(len(found) for found in jobs_by_task.values()),
         "tasks": len(states),
         "tasks_with_one_job": sum(1 for found in jobs_by_task.values() if len(found) == 1),
@@ -212,8 +237,25 @@ def count_logged_lines(logs_dir: Path, run_id: str) -> Counter[tuple[int, int]]:
     return seen
 
 
+def count_worker_runs(logs_dir: Path, run_id: str) -> int:
+    """How many times a worker ran one of the run's tasks: the task runner's start line in the worker's log
+    files (`attempt=N.log`; the triggerer's parts are files of their own)."""
+    runs = 0
+    for path in logs_dir.rglob("attempt=*.log"):
+        if f"run_id={run_id}" in str(path):
+            runs += sum(1 for raw in path.read_text(errors="replace").splitlines() if WORKER_RUN in raw)
+    return runs
+
+
 def measure(
-    tasks: int, job_seconds: int, poll: int, line_seconds: int, parallelism: int, *, profile: Profile = "sqlite"
+    tasks: int,
+    job_seconds: int,
+    poll: int,
+    line_seconds: int,
+    parallelism: int,
+    *,
+    profile: Profile = "sqlite",
+    end_from_trigger: bool = True,
 ) -> dict[str, Any]:
     load_before = os.getloadavg()  # others' CPU use skews CPU and throughput: kept with the row
     with tempfile.TemporaryDirectory(prefix="batch-plus-throughput-") as scratch:
@@ -232,6 +274,7 @@ def measure(
                 "BENCH_LINE_SECONDS": str(line_seconds),
                 "BENCH_POLL_SECONDS": str(poll),
                 "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, tasks)),
+                "AIRFLOW__BATCH_PLUS__END_FROM_TRIGGER": str(end_from_trigger),
             },
         )
         with Supervisor(settings, say=lambda message: print(message, flush=True)) as supervisor:
@@ -261,6 +304,7 @@ def measure(
             calls = supervisor.batch.calls
             calls.subtract(calls_before)
             logged = count_logged_lines(settings.state_dir / "airflow" / "logs", run_id)
+            worker_runs = count_worker_runs(settings.state_dir / "airflow" / "logs", run_id)
             accounting = account_jobs(api, run_id, supervisor.batch, tasks)
     lines_per_job = job_seconds // line_seconds
     written = {(index, number) for index in range(tasks) for number in range(1, lines_per_job + 1)}
@@ -272,6 +316,7 @@ def measure(
 
     return {
         "profile": profile,
+        "ending": "triggerer" if end_from_trigger else "worker",
         "tasks": tasks,
         "job_s": job_seconds,
         "line_s": line_seconds,
@@ -280,6 +325,9 @@ def measure(
         "run_state": state,
         "wall_s": round(wall, 1),
         "tasks_per_minute": round(tasks / wall * 60, 1),
+        "worker_runs": worker_runs,
+        "job_end_to_task_end_p50_s": accounting.pop("job_end_to_task_end_p50_s"),
+        "job_end_to_task_end_p95_s": accounting.pop("job_end_to_task_end_p95_s"),
         "first_deferred_s": first(lambda sample: sample["deferred"] > 0),
         "all_deferred_s": first(lambda sample: sample["deferred"] + sample["success"] >= tasks),
         "most_deferred_at_once": max((sample["deferred"] for sample in timeline), default=0),
@@ -306,17 +354,21 @@ def measure(
     }
 
 
+def setting(row: dict[str, Any]) -> tuple[str, str]:
+    """A row's profile and where its tasks ended; rows from before either were sqlite's, ended in a worker."""
+    return row.get("profile", "sqlite"), row.get("ending", "worker")
+
+
 def save(result: dict[str, Any], out: Path, append: bool) -> None:
     """Write `result` to `out`: alone, as one object (the file's shape from before profiles, which callers
     reading one run still expect), or with `append` as a list of rows in which it replaces the row of its
-    profile, if any, so that measuring a profile again leaves no two rows of it for the report to choose
-    between. An object already in `out` counts as one row, of its profile (sqlite if it has none: the file
-    is from before profiles)."""
+    profile and ending, if any, so that measuring a setting again leaves no two rows of it for the report to
+    choose between. An object already in `out` counts as one row (`setting`)."""
     payload: dict[str, Any] | list[dict[str, Any]] = result
     if append:
         kept = json.loads(out.read_text()) if out.exists() else []
         rows = [kept] if isinstance(kept, dict) else list(kept)
-        payload = [*(row for row in rows if row.get("profile", "sqlite") != result["profile"]), result]
+        payload = [*(row for row in rows if setting(row) != setting(result)), result]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(payload, indent=1) + "\n")
 
@@ -350,12 +402,26 @@ def main() -> None:
         action="store_true",
         help="make --out a list of rows and keep its rows of other profiles (this profile's is replaced)",
     )
+    parser.add_argument(
+        "--end-from-trigger",
+        choices=("on", "off"),
+        default="on",
+        help="[batch_plus] end_from_trigger: the triggerer ends each task (on) or a worker resumes it (off)",
+    )
     args = parser.parse_args()
     # SIGTERM (and SIGINT, which a background job ignores) end the run through the Supervisor's exit,
     # which stops every Airflow process it started.
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, _interrupt)
-    result = measure(args.tasks, args.job_seconds, args.poll, args.line_seconds, args.parallelism, profile=args.profile)
+    result = measure(
+        args.tasks,
+        args.job_seconds,
+        args.poll,
+        args.line_seconds,
+        args.parallelism,
+        profile=args.profile,
+        end_from_trigger=args.end_from_trigger == "on",
+    )
     summary = {key: value for key, value in result.items() if key != "timeline"}
     print(json.dumps(summary, indent=1))
     if args.out:

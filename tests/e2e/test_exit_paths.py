@@ -8,6 +8,7 @@ from the local Batch: its final status and the statusReason that says who stoppe
 
 from __future__ import annotations
 
+import json
 import os
 import time
 import urllib.parse
@@ -244,3 +245,45 @@ def test_the_last_try_of_a_task_whose_worker_died_without_it_stops_its_job(airfl
     assert reason.startswith(f"Stopped by Airflow: dag {dag_id}, task job, run {run_id}, try 1: "), reason
     assert "the task failed in the worker" in reason, reason
     task.wait(timeout=30)  # and the orphan ends
+
+
+def worker_runs(airflow: Airflow, dag_id: str, run_id: str, task_id: str) -> dict[int, int]:
+    """try number -> how many times a worker ran the task in that try (the task runner says once per run
+    that it parsed the DAG file; the triggerer's parts of the log are files of their own)."""
+    logs = airflow.supervisor.settings.state_dir / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
+    runs = {}
+    for path in sorted((logs / f"task_id={task_id}").glob("attempt=*.log")):
+        events = [json.loads(line).get("event") for line in path.read_text().splitlines() if line.startswith("{")]
+        runs[int(path.name.split("=")[1].split(".")[0])] = events.count("Worker startup parse complete")
+    return runs
+
+
+def xcom(airflow: Airflow, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
+    run = urllib.parse.quote(run_id, safe="")
+    path = f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries/{key}"
+    return airflow.api(path)["value"]
+
+
+def test_a_deferred_task_whose_job_ended_is_ended_by_its_trigger_with_its_xcoms_and_retries(airflow: Airflow) -> None:
+    """end_from_trigger's default: the triggerer ends the task when the job ends, and no worker runs it a
+    second time; a failure is retried as a worker's would be. `end_from_trigger=False` resumes in a worker."""
+    dag_id = "batch_end_in_triggerer"
+    run_id = start(airflow, dag_id)
+    assert wait_for_run(airflow, dag_id, run_id, timeout=240) == "failed"  # fails_twice fails, on its second try
+    assert states(airflow, dag_id, run_id) == {"succeeds": "success", "fails_twice": "failed", "resumes": "success"}
+    assert airflow.task_instance(dag_id, run_id, "fails_twice")["try_number"] == 2
+    assert worker_runs(airflow, dag_id, run_id, "succeeds") == {1: 1}  # submitted, deferred, ended by the trigger
+    assert worker_runs(airflow, dag_id, run_id, "fails_twice") == {1: 1, 2: 1}
+    assert worker_runs(airflow, dag_id, run_id, "resumes") == {1: 2}  # submitted, deferred, resumed
+    for task_id in ("succeeds", "resumes"):  # the same XComs whichever process ended the task
+        job_id = airflow.batch_job_id(dag_id, run_id, task_id)
+        result = xcom(airflow, dag_id, run_id, task_id, "return_value")
+        assert (result["job_id"], result["status"]) == (job_id, "SUCCEEDED")
+        (link,) = xcom(airflow, dag_id, run_id, task_id, "batch_log_links")
+        assert link["stream"] == airflow.job(str(job_id))["container"]["logStreamName"]
+        said = airflow.task_log_events(dag_id, run_id, task_id)
+        assert [said.count(f"ending line-{i}") for i in range(1, 5)] == [1, 1, 1, 1], said
+        assert said.count(f"Batch job {job_id} SUCCEEDED") == 1, said
+    said = airflow.task_log_events(dag_id, run_id, "fails_twice")
+    assert said.count("Task failed: ") == 2 and "exit code 3" in said and "about to fail" in said, said
+    assert len(airflow.jobs_named(f"{dag_id}-fails_twice")) == 2  # each try its own job
