@@ -156,3 +156,6 @@ def test_the_throughput_benchmark_runs_mapped_tasks_through_a_real_airflow(tmp_p
     }
     assert (result["lines_written"], result["lines_logged"], result["lines_duplicated"]) == (12, 12, 0)
     assert result["timeline"] and result["triggerer_cpu_s"] > 0
+    # end_from_trigger on: each task ran once in a worker (to submit); its trigger ended it.
+    assert (result["ending"], result["worker_runs"]) == ("triggerer", 3)
+    assert 0 < result["job_end_to_task_end_p50_s"] <= result["job_end_to_task_end_p95_s"] < 60
