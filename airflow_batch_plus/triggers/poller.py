@@ -30,6 +30,7 @@ asked once per poll, as often as the budget allows, instead of the budget being 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
 import json
@@ -297,57 +298,42 @@ class JobPoller:
 
         A poll of 2,500 ids is 25 calls, which the budget lets out over about 2 s: a job seen ended by
         the first call must not wait for the last one. A failed call backs off its ids and the rest.
-        """
-        from airflow_batch_plus.hooks.base import chunked  # the hooks import boto3: not at module import
 
-        calls = list(chunked(targets, DESCRIBE_BATCH_SIZE))
-        confirmed: set[str] = set()
-        for index, call in enumerate(calls):
-            ends = self._ends_due(confirmed) if index and self.event_driven else []
+        With events, each call first takes the ends that events told of and DescribeJobs has not confirmed
+        yet, then fills up with the poll's own ids. A reconciliation of 5,000 jobs is 50 calls, 5 s at the
+        budget: a task whose job ended meanwhile does not wait for the whole sweep, and a job both swept
+        and confirmed takes one place in one call, so the sweep and the ends share the budget's calls.
+        """
+        waiting = collections.deque(targets)
+        asked: set[str] = set()
+        while True:
+            chunk = self._unconfirmed_ends(asked)[:DESCRIBE_BATCH_SIZE] if self.event_driven else []
+            taken = {target.job_id for target in chunk}
+            while waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
+                target = waiting.popleft()
+                # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.
+                if (
+                    self._targets.get(target.job_id) is target
+                    and target.job_id not in asked
+                    and target.job_id not in taken
+                ):
+                    chunk.append(target)
+            if not chunk:
+                return
+            asked.update(target.job_id for target in chunk)
             try:
-                if ends:
-                    await self._confirm(ends, confirmed)
-                # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked,
-                # nor ids a confirmation asked about in the meantime.
-                chunk = [
-                    target
-                    for target in call
-                    if self._targets.get(target.job_id) is target and target.job_id not in confirmed
-                ]
-                if not chunk:
-                    continue
                 result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
             except Exception as error:
-                # this call, the ends, and the rest of the poll
-                await self._back_off(ends + [target for rest in calls[index:] for target in rest], error)
+                await self._back_off([*chunk, *waiting], error)  # this call and the rest of the poll
                 return
             self._failing_since, self._failures = None, 0
             self._take(chunk, result, schedule)
 
-    def _ends_due(self, confirmed: set[str]) -> list[_Target]:
-        """Ends an event told of whose confirmation is due now and was not asked in this poll yet."""
-        now = self._clock()
-        return sorted(
-            (
-                target
-                for target in self._targets.values()
-                if target.confirming and target.next_due <= now + COALESCE_SECONDS and target.job_id not in confirmed
-            ),
-            key=lambda target: target.next_due,
-        )
-
-    async def _confirm(self, ends: list[_Target], confirmed: set[str]) -> None:
-        """Confirm `ends` in calls of their own between the calls of a long poll (a reconciliation of 5,000
-        jobs is 50 calls, 5 s at the budget), so a task does not wait for the whole sweep. The ids asked
-        join `confirmed`, which the rest of the poll skips."""
-        from airflow_batch_plus.hooks.base import chunked
-
-        now = self._clock()
-        for chunk in chunked(self._fill(ends), DESCRIBE_BATCH_SIZE):
-            result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
-            self._failing_since, self._failures = None, 0
-            confirmed.update(target.job_id for target in chunk)
-            self._take(list(chunk), result, _Schedule(due=now, started=now))
+    def _unconfirmed_ends(self, asked: set[str]) -> list[_Target]:
+        """Ends an event told of that DescribeJobs has not confirmed and this poll has not asked about yet,
+        the longest waiting first."""
+        ends = (self._targets.get(job_id) for job_id in self._confirming if job_id not in asked)
+        return sorted((target for target in ends if target is not None), key=lambda target: target.next_due)
 
     def _take(self, chunk: list[_Target], result: DescribeResult, schedule: _Schedule) -> None:
         """Hand one call's snapshots to their watchers and schedule each id's next look."""

@@ -129,8 +129,8 @@ class SweepGate(RequestBudget):
 def test_an_end_due_during_a_reconciliation_sweep_is_confirmed_before_the_rest_of_the_sweep(
     local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
 ) -> None:
-    """300 jobs: a sweep is 3 calls. An end offered during its first call is confirmed by the second call,
-    with other jobs of the sweep riding along; no id is asked twice and the sweep still covers every job."""
+    """300 jobs: a sweep is 3 calls. An end offered during its first call goes first in the second call,
+    which the sweep fills up: no call more, no id asked twice, and the sweep still covers every job."""
     job_ids = hold_jobs(local_batch, 300)
     ended = job_ids[-1]  # in the sweep's last call
     budget = SweepGate(gated=4)  # the first look is 3 calls; the sweep's first call is the 4th
@@ -157,7 +157,7 @@ def test_an_end_due_during_a_reconciliation_sweep_is_confirmed_before_the_rest_o
     assert asyncio.run(scenario()) is JobStatus.FAILED
     sweep = describe_calls(calls)
     assert sweep[0] == job_ids[:100]
-    assert sweep[1][0] == ended  # the confirmation went before the rest of the sweep
+    assert sweep[1][0] == ended  # the end went before the rest of the sweep
     asked = [job_id for call in sweep for job_id in call]
     assert sorted(asked) == sorted(job_ids)  # every job once, the ended one included
-    assert len(sweep) == 4  # the sweep's 3 calls and the confirmation's
+    assert len(sweep) == 3
