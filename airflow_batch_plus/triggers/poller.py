@@ -33,6 +33,7 @@ import asyncio
 import collections
 import contextlib
 import contextvars
+import heapq
 import json
 import logging
 import math
@@ -275,51 +276,47 @@ class JobPoller:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=max(sleep, 0.001))
                 continue
             due.sort(key=lambda target: target.next_due)  # the longest overdue go first (a stable sort)
-            await self._poll(self._fill(due), _Schedule(due=due[0].next_due, started=now))
+            await self._poll(due, _Schedule(due=due[0].next_due, started=now))
 
-    def _fill(self, due: list[_Target]) -> list[_Target]:
-        """The due targets, plus the soonest-due others to fill the last call: they ride along for free."""
-        room = -len(due) % DESCRIBE_BATCH_SIZE
-        if room:
-            chosen = {target.job_id for target in due}
-            waiting = sorted(
-                (
-                    target
-                    for target in self._targets.values()
-                    if target.job_id not in chosen and target.status not in DONE and target.next_due != math.inf
-                ),
-                key=lambda target: target.next_due,
-            )
-            due = due + waiting[:room]
-        return due
+    def _riders(self, room: int, chosen: set[str]) -> list[_Target]:
+        """Up to `room` of the soonest-due other targets, to fill a poll's last call: they ride along for free."""
+        waiting = (
+            target
+            for target in self._targets.values()
+            if target.job_id not in chosen and target.status not in DONE and target.next_due != math.inf
+        )
+        return heapq.nsmallest(room, waiting, key=lambda target: target.next_due)
 
-    async def _poll(self, targets: list[_Target], schedule: _Schedule) -> None:
-        """Describe `targets` in calls of 100, handing each call's snapshots over as soon as it returns.
+    async def _poll(self, due: list[_Target], schedule: _Schedule) -> None:
+        """Describe the `due` targets in calls of 100, handing each call's snapshots over as soon as it returns;
+        the soonest-due others fill the last call's spare room.
 
         A poll of 2,500 ids is 25 calls, which the budget lets out over about 2 s: a job seen ended by
         the first call must not wait for the last one. A failed call backs off its ids and the rest.
 
         With events, each call first takes the ends that events told of and DescribeJobs has not confirmed
-        yet, then fills up with the poll's own ids. A reconciliation of 5,000 jobs is 50 calls, 5 s at the
-        budget: a task whose job ended meanwhile does not wait for the whole sweep, and a job both swept
-        and confirmed takes one place in one call, so the sweep and the ends share the budget's calls.
+        yet, then the due targets. A reconciliation of 5,000 jobs is 50 calls, 5 s at the budget: a task
+        whose job ended meanwhile does not wait for the whole sweep, and a job both swept and confirmed
+        takes one place in one call, so the sweep and the ends share the budget's calls.
         """
-        waiting = collections.deque(targets)
+        waiting = collections.deque(due)
         asked: set[str] = set()
         while True:
+            # Due ids asked already (an end taken first) or nobody waits on any more (their trigger fired
+            # while the poll went on) make no call; riders only fill a call that asks a due id.
+            while waiting and (waiting[0].job_id in asked or self._targets.get(waiting[0].job_id) is not waiting[0]):
+                waiting.popleft()
+            if not waiting:
+                return
             chunk = self._unconfirmed_ends(asked)[:DESCRIBE_BATCH_SIZE] if self.event_driven else []
-            taken = {target.job_id for target in chunk}
+            chosen = asked | {target.job_id for target in chunk}
             while waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
                 target = waiting.popleft()
-                # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.
-                if (
-                    self._targets.get(target.job_id) is target
-                    and target.job_id not in asked
-                    and target.job_id not in taken
-                ):
+                if self._targets.get(target.job_id) is target and target.job_id not in chosen:
                     chunk.append(target)
-            if not chunk:
-                return
+                    chosen.add(target.job_id)
+            if not waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
+                chunk += self._riders(DESCRIBE_BATCH_SIZE - len(chunk), chosen)
             asked.update(target.job_id for target in chunk)
             try:
                 result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
@@ -379,7 +376,7 @@ class JobPoller:
         A state further along than the last one handed over goes to the job's watchers at once, with no
         call. An end is not handed over: DescribeJobs confirms it first, within `confirm_wait` seconds, in
         one call with the other ends that came meanwhile (the soonest due ride in a due call's spare room,
-        `_fill`); a hundred waiting ends fill a call and go at once. A duplicate or older state is dropped.
+        `_riders`); a hundred waiting ends fill a call and go at once. A duplicate or older state is dropped.
 
         Waiting for company costs a task at most that half second; an end confirmed alone costs a call,
         which at 8 ends a second would be more calls than polling every 5 s makes."""
