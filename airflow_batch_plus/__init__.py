@@ -115,6 +115,17 @@ def get_provider_info() -> dict[str, Any]:
                         "example": "120",
                         "default": "300",
                     },
+                    "job_events_confirm_seconds": {
+                        "description": (
+                            "With job_events_queue_url: how long a job's end, told by an event, waits for other "
+                            "ends to share the DescribeJobs call that confirms it (100 waiting ends go at once). "
+                            "Longer: fewer calls while jobs end steadily, later task ends."
+                        ),
+                        "version_added": "0.2.0",
+                        "type": "float",
+                        "example": "2",
+                        "default": "0.5",
+                    },
                 },
             }
         },

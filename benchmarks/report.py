@@ -367,7 +367,8 @@ def _faults(row: dict[str, Any]) -> str:
 
 def _mode(row: dict[str, Any]) -> str:
     if row.get("reconcile_s"):
-        return f"events (reconcile {fmt(float(row['reconcile_s']), 0)} s)"
+        confirm = f", confirm wait {fmt(float(row['confirm_s']), 1)} s" if row.get("confirm_s") is not None else ""
+        return f"events (reconcile {fmt(float(row['reconcile_s']), 0)} s{confirm})"
     return MODES[row["provider"]]
 
 
@@ -414,7 +415,8 @@ def events_targets_table(rows: list[dict[str, Any]]) -> str:
     main = [
         row
         for row in events
-        if (row["reconcile_s"], row["jitter_s"]) == (events[0]["reconcile_s"], events[0]["jitter_s"])
+        if (row["reconcile_s"], row["jitter_s"], row.get("confirm_s"))
+        == (events[0]["reconcile_s"], events[0]["jitter_s"], events[0].get("confirm_s"))
     ]
     checks: list[tuple[str, str, bool]] = []
     for jobs in sorted({row["jobs"] for row in main}):

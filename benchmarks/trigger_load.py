@@ -5,11 +5,11 @@ extra, which pins another botocore, so it lives in an environment of its own). I
 endpoint of `fake_aws.py`; benchmarks/triggers.py starts both and joins what each side saw.
 
     python benchmarks/trigger_load.py plus|plus-events|amazon --jobs N --poll 5 --endpoint URL --out FILE
-        [--logs] [--first-index K --barrier DIR] [--reconcile 300]
+        [--logs] [--first-index K --barrier DIR] [--reconcile 300] [--confirm 0.5]
 
 `plus-events` is our trigger in event mode: `[batch_plus] job_events_queue_url` set (through its
 environment variable) to the fake's SQS queue of job state change events, and
-`job_events_reconcile_seconds` to `--reconcile`.
+`job_events_reconcile_seconds` to `--reconcile` and `job_events_confirm_seconds` to `--confirm`.
 
 Writes one JSON object to FILE: resident memory before and while the triggers wait, CPU seconds of the
 process (every thread), when each trigger fired and with which status, every benchmark line logged with
@@ -201,11 +201,13 @@ def main() -> None:
     parser.add_argument("--barrier", type=Path, default=None, help="directory to wait in after the warm-up")
     parser.add_argument("--queue-url", default=None, help="plus-events: the SQS queue (default: the fake's)")
     parser.add_argument("--reconcile", type=float, default=300, help="plus-events: job_events_reconcile_seconds")
+    parser.add_argument("--confirm", type=float, default=0.5, help="plus-events: job_events_confirm_seconds")
     args = parser.parse_args()
     if args.provider == "plus-events":
         queue_url = args.queue_url or args.endpoint.rstrip("/") + "/123456789012/batch-job-events"  # fake_aws.py's
         os.environ["AIRFLOW__BATCH_PLUS__JOB_EVENTS_QUEUE_URL"] = queue_url
         os.environ["AIRFLOW__BATCH_PLUS__JOB_EVENTS_RECONCILE_SECONDS"] = str(args.reconcile)
+        os.environ["AIRFLOW__BATCH_PLUS__JOB_EVENTS_CONFIRM_SECONDS"] = str(args.confirm)
     else:
         os.environ.pop("AIRFLOW__BATCH_PLUS__JOB_EVENTS_QUEUE_URL", None)
     os.environ.update(

@@ -124,6 +124,7 @@ class Scenario:
     start_seconds: float = 0.0  # RUNNABLE, then STARTING, for this long before RUNNING
     fail_fraction: float = 0.0  # jobs that end FAILED
     reconcile: float = 300.0  # plus-events: job_events_reconcile_seconds (the provider's default)
+    confirm: float = 0.5  # plus-events: job_events_confirm_seconds (the provider's default)
     fault_rate: float = 0.0  # plus-events: events dropped, and as many delivered twice, and out of order
 
     def __post_init__(self) -> None:
@@ -150,7 +151,7 @@ def load_command(python: str, scenario: Scenario, endpoint: str, out: Path) -> l
     timeout = scenario.job_seconds + (scenario.jitter or 0) + scenario.poll * 4 + 120
     if scenario.events:
         # A job whose end event is lost is found by the reconciliation, at most one interval later.
-        command += ["--reconcile", str(scenario.reconcile)]
+        command += ["--reconcile", str(scenario.reconcile), "--confirm", str(scenario.confirm)]
         timeout += scenario.reconcile
     command += ["--timeout", str(timeout)]
     if scenario.log_rate:
@@ -382,6 +383,7 @@ def summarise(scenario: Scenario, client: dict[str, Any], server: dict[str, Any]
     row["delete_batch_per_job_minute"] = round(calls["DeleteMessageBatch"] / job_minutes, 3)
     if scenario.events:
         row["reconcile_s"] = scenario.reconcile
+        row["confirm_s"] = scenario.confirm
         row["event_faults"] = {
             "drop": scenario.fault_rate,
             "duplicate": scenario.fault_rate,
@@ -451,6 +453,12 @@ def main() -> None:
         help="plus-events: job_events_reconcile_seconds (the provider's default)",
     )
     parser.add_argument(
+        "--confirm",
+        type=float,
+        default=0.5,
+        help="plus-events: job_events_confirm_seconds (the provider's default)",
+    )
+    parser.add_argument(
         "--fault-rates",
         type=float,
         nargs="+",
@@ -500,6 +508,7 @@ def main() -> None:
                         start_seconds=args.start_seconds,
                         fail_fraction=args.fail_fraction,
                         reconcile=args.reconcile,
+                        confirm=args.confirm,
                         fault_rate=fault_rate,
                     )
                     row = run_once(scenario, pythons[provider])

@@ -30,8 +30,10 @@ asked once per poll, as often as the budget allows, instead of the budget being 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import contextvars
+import heapq
 import json
 import logging
 import math
@@ -69,9 +71,9 @@ MAX_BACKOFF_SECONDS = 60.0
 # latency; and a job whose end an event told of is asked again this soon while DescribeJobs lags behind.
 DEFAULT_RECONCILE_SECONDS = 300.0
 CONFIRM_SECONDS = 1.0
-# With job state events: a job's end is confirmed by DescribeJobs this long after the job ended (by the
-# event's stoppedAt), at once if its event came later. Ends of the same second then share one call.
-CONFIRM_WITHIN_SECONDS = 1.0
+# With job state events: an end an event told of waits at most this long for other ends to share its
+# confirming DescribeJobs call (100 waiting ends go at once). `[batch_plus] job_events_confirm_seconds`.
+DEFAULT_CONFIRM_WAIT_SECONDS = 0.5
 # DescribeJobs calls a second for all pollers of a process: AWS allows about 50 Batch calls a second per
 # account and Region, shared with every other triggerer and client; at 100 ids a call this still follows
 # 1,000 jobs a second (see the module's docstring).
@@ -136,10 +138,10 @@ class JobPoller:
         missing_grace: float = DEFAULT_MISSING_GRACE_SECONDS,
         failure_grace: float = DEFAULT_FAILURE_GRACE_SECONDS,
         clock: Callable[[], float] = time.monotonic,
-        wall_clock: Callable[[], float] = time.time,
         budget: RequestBudget | None = None,
         events: JobEventReader | None = None,
         reconcile_seconds: float = DEFAULT_RECONCILE_SECONDS,
+        confirm_wait: float = DEFAULT_CONFIRM_WAIT_SECONDS,
     ):
         self._make_batch_hook = make_batch_hook
         self._make_logs_hook = make_logs_hook
@@ -149,7 +151,6 @@ class JobPoller:
         self.missing_grace = missing_grace
         self.failure_grace = failure_grace
         self._clock = clock
-        self._wall_clock = wall_clock
         self._targets: dict[str, _Target] = {}
         self._wakeup = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -159,6 +160,8 @@ class JobPoller:
         self._budget = budget if budget is not None else shared_budget("batch", rate=DEFAULT_BATCH_REQUESTS_PER_SECOND)
         self._events = events
         self.reconcile_seconds = reconcile_seconds
+        self.confirm_wait = confirm_wait
+        self._confirming: set[str] = set()  # ids of ends an event told of, not confirmed yet
         if events is not None:
             events.attach(self)
 
@@ -199,6 +202,9 @@ class JobPoller:
                 events=events,
                 reconcile_seconds=conf.getfloat(
                     CONFIG_SECTION, "job_events_reconcile_seconds", fallback=DEFAULT_RECONCILE_SECONDS
+                ),
+                confirm_wait=conf.getfloat(
+                    CONFIG_SECTION, "job_events_confirm_seconds", fallback=DEFAULT_CONFIRM_WAIT_SECONDS
                 ),
             )
         return pollers[key]
@@ -243,6 +249,7 @@ class JobPoller:
             target.watches.discard(watch)
             if not target.watches:
                 del self._targets[watch.job_id]
+                self._confirming.discard(watch.job_id)
                 if not self._targets:
                     self._wakeup.set()  # the loop may be asleep until a job that ended is due: never
 
@@ -269,80 +276,58 @@ class JobPoller:
                     await asyncio.wait_for(self._wakeup.wait(), timeout=max(sleep, 0.001))
                 continue
             due.sort(key=lambda target: target.next_due)  # the longest overdue go first (a stable sort)
-            await self._poll(self._fill(due), _Schedule(due=due[0].next_due, started=now))
+            await self._poll(due, _Schedule(due=due[0].next_due, started=now))
 
-    def _fill(self, due: list[_Target]) -> list[_Target]:
-        """The due targets, plus the soonest-due others to fill the last call: they ride along for free."""
-        room = -len(due) % DESCRIBE_BATCH_SIZE
-        if room:
-            chosen = {target.job_id for target in due}
-            waiting = sorted(
-                (
-                    target
-                    for target in self._targets.values()
-                    if target.job_id not in chosen and target.status not in DONE and target.next_due != math.inf
-                ),
-                key=lambda target: target.next_due,
-            )
-            due = due + waiting[:room]
-        return due
+    def _riders(self, room: int, chosen: set[str]) -> list[_Target]:
+        """Up to `room` of the soonest-due other targets, to fill a poll's last call: they ride along for free."""
+        waiting = (
+            target
+            for target in self._targets.values()
+            if target.job_id not in chosen and target.status not in DONE and target.next_due != math.inf
+        )
+        return heapq.nsmallest(room, waiting, key=lambda target: target.next_due)
 
-    async def _poll(self, targets: list[_Target], schedule: _Schedule) -> None:
-        """Describe `targets` in calls of 100, handing each call's snapshots over as soon as it returns.
+    async def _poll(self, due: list[_Target], schedule: _Schedule) -> None:
+        """Describe the `due` targets in calls of 100, handing each call's snapshots over as soon as it returns;
+        the soonest-due others fill the last call's spare room.
 
         A poll of 2,500 ids is 25 calls, which the budget lets out over about 2 s: a job seen ended by
         the first call must not wait for the last one. A failed call backs off its ids and the rest.
-        """
-        from airflow_batch_plus.hooks.base import chunked  # the hooks import boto3: not at module import
 
-        calls = list(chunked(targets, DESCRIBE_BATCH_SIZE))
-        confirmed: set[str] = set()
-        for index, call in enumerate(calls):
-            ends = self._ends_due(confirmed) if index and self.event_driven else []
+        With events, each call first takes the ends that events told of and DescribeJobs has not confirmed
+        yet, then the due targets. A reconciliation of 5,000 jobs is 50 calls, 5 s at the budget: a task
+        whose job ended meanwhile does not wait for the whole sweep, and a job both swept and confirmed
+        takes one place in one call, so the sweep and the ends share the budget's calls.
+        """
+        waiting = collections.deque(due)
+        asked: set[str] = set()
+        while waiting:
+            chunk = self._unconfirmed_ends(asked)[:DESCRIBE_BATCH_SIZE] if self.event_driven else []
+            chosen = asked | {target.job_id for target in chunk}
+            while waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
+                target = waiting.popleft()
+                # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.
+                if self._targets.get(target.job_id) is target and target.job_id not in chosen:
+                    chunk.append(target)
+                    chosen.add(target.job_id)
+            if not waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
+                chunk += self._riders(DESCRIBE_BATCH_SIZE - len(chunk), chosen)
+            if not chunk:
+                return
+            asked.update(target.job_id for target in chunk)
             try:
-                if ends:
-                    await self._confirm(ends, confirmed)
-                # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked,
-                # nor ids a confirmation asked about in the meantime.
-                chunk = [
-                    target
-                    for target in call
-                    if self._targets.get(target.job_id) is target and target.job_id not in confirmed
-                ]
-                if not chunk:
-                    continue
                 result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
             except Exception as error:
-                # this call, the ends, and the rest of the poll
-                await self._back_off(ends + [target for rest in calls[index:] for target in rest], error)
+                await self._back_off([*chunk, *waiting], error)  # this call and the rest of the poll
                 return
             self._failing_since, self._failures = None, 0
             self._take(chunk, result, schedule)
 
-    def _ends_due(self, confirmed: set[str]) -> list[_Target]:
-        """Ends an event told of whose confirmation is due now and was not asked in this poll yet."""
-        now = self._clock()
-        return sorted(
-            (
-                target
-                for target in self._targets.values()
-                if target.confirming and target.next_due <= now + COALESCE_SECONDS and target.job_id not in confirmed
-            ),
-            key=lambda target: target.next_due,
-        )
-
-    async def _confirm(self, ends: list[_Target], confirmed: set[str]) -> None:
-        """Confirm `ends` in calls of their own between the calls of a long poll (a reconciliation of 5,000
-        jobs is 50 calls, 5 s at the budget), so a task does not wait for the whole sweep. The ids asked
-        join `confirmed`, which the rest of the poll skips."""
-        from airflow_batch_plus.hooks.base import chunked
-
-        now = self._clock()
-        for chunk in chunked(self._fill(ends), DESCRIBE_BATCH_SIZE):
-            result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
-            self._failing_since, self._failures = None, 0
-            confirmed.update(target.job_id for target in chunk)
-            self._take(list(chunk), result, _Schedule(due=now, started=now))
+    def _unconfirmed_ends(self, asked: set[str]) -> list[_Target]:
+        """Ends an event told of that DescribeJobs has not confirmed and this poll has not asked about yet,
+        the longest waiting first."""
+        ends = (self._targets.get(job_id) for job_id in self._confirming if job_id not in asked)
+        return sorted((target for target in ends if target is not None), key=lambda target: target.next_due)
 
     def _take(self, chunk: list[_Target], result: DescribeResult, schedule: _Schedule) -> None:
         """Hand one call's snapshots to their watchers and schedule each id's next look."""
@@ -362,6 +347,8 @@ class JobPoller:
                 )
                 continue
             target.status, target.latest = snapshot.status, snapshot
+            if snapshot.is_done:
+                self._confirming.discard(target.job_id)
             # A finished job is not asked about again: its watchers have what they need.
             target.next_due = math.inf if snapshot.is_done else schedule.next_look(self._interval(target))
             if target.confirming and not snapshot.is_done:
@@ -384,9 +371,12 @@ class JobPoller:
         """A job state an event told of (triggers/job_event_reader.py); whether a trigger here waits on it.
 
         A state further along than the last one handed over goes to the job's watchers at once, with no
-        call. An end is not handed over: DescribeJobs confirms it first, `CONFIRM_WITHIN_SECONDS` after the
-        job ended, in one call with the other ends due by then and, in its spare room, those due next
-        (`_fill`). A duplicate or older state is dropped."""
+        call. An end is not handed over: DescribeJobs confirms it first, within `confirm_wait` seconds, in
+        one call with the other ends that came meanwhile (the soonest due ride in a due call's spare room,
+        `_riders`); a hundred waiting ends fill a call and go at once. A duplicate or older state is dropped.
+
+        Waiting for company costs a task at most that half second; an end confirmed alone costs a call,
+        which at 8 ends a second would be more calls than polling every 5 s makes."""
         target = self._targets.get(snapshot.job_id)
         if target is None:
             return False
@@ -394,25 +384,15 @@ class JobPoller:
             return True
         if snapshot.is_done:
             target.confirming = True
-            target.next_due = min(target.next_due, self._confirm_by(snapshot))
+            self._confirming.add(target.job_id)
+            full = len(self._confirming) >= DESCRIBE_BATCH_SIZE
+            target.next_due = min(target.next_due, self._clock() + (0.0 if full else self.confirm_wait))
             self._wakeup.set()
             return True
         target.status, target.latest = snapshot.status, snapshot
         for watch in list(target.watches):
             watch._deliver(snapshot)
         return True
-
-    def _confirm_by(self, snapshot: JobSnapshot) -> float:
-        """When (monotonic) to confirm the end an event told of: `CONFIRM_WITHIN_SECONDS` after the job
-        ended, going by the event's stoppedAt and this host's clock, and at once if the event came later.
-
-        Waiting for company costs a task at most that second; an end confirmed alone costs a call each,
-        which at 8 ends a second is more calls than polling every 5 s makes."""
-        now = self._clock()
-        if snapshot.stopped_at is None:
-            return now + CONFIRM_WITHIN_SECONDS
-        age = self._wall_clock() - snapshot.stopped_at / 1000
-        return now + min(max(CONFIRM_WITHIN_SECONDS - age, 0.0), CONFIRM_WITHIN_SECONDS)
 
     def _describe(self, job_ids: list[str]) -> DescribeResult:
         """One DescribeJobs of up to 100 ids once the process's Batch budget allows it, in a worker
@@ -455,6 +435,7 @@ class JobPoller:
 
     def _fail(self, target: _Target, error: BaseException) -> None:
         del self._targets[target.job_id]
+        self._confirming.discard(target.job_id)
         for watch in list(target.watches):
             watch._deliver(error)
 

@@ -114,3 +114,18 @@ def test_every_module_it_lists_imports() -> None:
     for link in info["extra-links"]:
         module, name = link.rsplit(".", 1)
         assert getattr(importlib.import_module(module), name)().name
+
+
+def test_every_batch_plus_option_the_code_reads_is_declared_and_every_declared_one_is_read() -> None:
+    """`airflow config list` and the docs show the options the provider declares; an option read but not
+    declared would be invisible, and one declared but not read a knob that does nothing."""
+    import re
+
+    package = Path(airflow_batch_plus.__file__).parent
+    read = {
+        name
+        for path in package.rglob("*.py")
+        for name in re.findall(r'CONFIG_SECTION,\s*"([a-z_]+)"', path.read_text())
+    }
+    (section,) = get_provider_info()["config"].values()
+    assert read == set(section["options"])

@@ -1,10 +1,9 @@
-"""Confirming ends that events told of: ends of the same second share one DescribeJobs call, an end whose
-event came late is confirmed at once, and a due confirmation does not wait for a reconciliation sweep."""
+"""Confirming ends that events told of: ends that come within the confirmation wait share one DescribeJobs
+call, a hundred waiting ends go at once, and a due confirmation does not wait for a reconciliation sweep."""
 
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import threading
 from collections.abc import Callable
 
@@ -16,10 +15,9 @@ from airflow_batch_plus.jobs import JobSnapshot, JobStatus
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
 from airflow_batch_plus.testing.calls import CallCounter
 from airflow_batch_plus.triggers.job_event_reader import JobEventReader
-from airflow_batch_plus.triggers.poller import CONFIRM_WITHIN_SECONDS, JobPoller
+from airflow_batch_plus.triggers.poller import DEFAULT_CONFIRM_WAIT_SECONDS, JobPoller
 
 HELD = LocalBatchConfig(submitted_seconds=3600, tick_seconds=0.05)
-WALL = 1_800_000_000.0  # the poller's wall clock in these tests (seconds)
 
 
 class FakeClock:
@@ -43,14 +41,13 @@ def hold_jobs(local_batch: LocalBatch, count: int) -> list[str]:
     return [local_batch.engine.submit_job({**request, "jobName": f"held-{i}"}).job_id for i in range(count)]
 
 
-def end_event(local_batch: LocalBatch, job_id: str, ended_seconds_ago: float) -> JobSnapshot:
-    """End the job in the local Batch and return its end as an event would carry it, `stoppedAt` that long
-    before the poller's wall clock."""
+def end_event(local_batch: LocalBatch, job_id: str) -> JobSnapshot:
+    """End the job in the local Batch and return its end as an event would carry it."""
     local_batch.engine.terminate(job_id, "ended by the test")
     (item,) = local_batch.engine.describe_jobs([job_id])
     snapshot = JobSnapshot.from_describe(item)
     assert snapshot.status is JobStatus.FAILED
-    return dataclasses.replace(snapshot, stopped_at=int((WALL - ended_seconds_ago) * 1000))
+    return snapshot
 
 
 def describe_calls(calls: CallCounter) -> list[list[str]]:
@@ -58,23 +55,23 @@ def describe_calls(calls: CallCounter) -> list[list[str]]:
 
 
 @pytest.mark.parametrize("local_batch_config", [HELD])
-def test_ends_of_the_same_second_share_one_confirming_call_made_a_second_after_the_first_end(
+def test_ends_that_come_within_the_confirmation_wait_share_one_call(
     local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
 ) -> None:
     job_ids = hold_jobs(local_batch, 5)
     clock = FakeClock()
 
     async def scenario() -> list[JobStatus]:
-        poller = make_poller(clock=clock, wall_clock=lambda: WALL, events=quiet_reader)
+        poller = make_poller(clock=clock, events=quiet_reader)
         watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
         await asyncio.gather(*(watch.next() for watch in watches))
         calls.clear()
-        # Five ends 0.4 s apart to 0 s ago: the oldest is to be confirmed 0.6 s from now.
-        for index, job_id in enumerate(job_ids):
-            assert poller.offer(end_event(local_batch, job_id, ended_seconds_ago=0.4 - index * 0.1))
+        for index, job_id in enumerate(job_ids):  # five ends, 0.1 s apart on the poller's clock
+            clock.now += 0.1 if index else 0.0
+            assert poller.offer(end_event(local_batch, job_id))
         await asyncio.sleep(0.5)
-        assert describe_calls(calls) == []  # none is due yet: the poller waits for company
-        clock.now += CONFIRM_WITHIN_SECONDS - 0.4
+        assert describe_calls(calls) == []  # the first end waits its 0.5 s for company
+        clock.now += DEFAULT_CONFIRM_WAIT_SECONDS - 0.4 + 0.01
         poller._wakeup.set()
         ends = await asyncio.wait_for(asyncio.gather(*(watch.next() for watch in watches)), timeout=10)
         for watch in watches:
@@ -82,28 +79,32 @@ def test_ends_of_the_same_second_share_one_confirming_call_made_a_second_after_t
         return [snapshot.status for snapshot in ends]
 
     assert asyncio.run(scenario()) == [JobStatus.FAILED] * 5
-    # The first end fell due; the four younger ones rode in its call's spare room.
+    # The first end fell due; the four later ones rode in its call's spare room.
     assert describe_calls(calls) == [job_ids]
 
 
 @pytest.mark.parametrize("local_batch_config", [HELD])
-def test_an_end_whose_event_came_later_than_the_confirmation_window_is_confirmed_at_once(
+def test_a_hundred_waiting_ends_fill_a_call_and_go_at_once(
     local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
 ) -> None:
-    (job_id,) = hold_jobs(local_batch, 1)
-    clock = FakeClock()  # never moves: only an end due now can be confirmed
+    job_ids = hold_jobs(local_batch, 150)
+    clock = FakeClock()  # never moves: only a full call can go
 
-    async def scenario() -> JobStatus:
-        poller = make_poller(clock=clock, wall_clock=lambda: WALL, events=quiet_reader)
-        watch = poller.watch(job_id, interval=5)
-        await watch.next()
-        assert poller.offer(end_event(local_batch, job_id, ended_seconds_ago=CONFIRM_WITHIN_SECONDS + 0.5))
-        end = await asyncio.wait_for(watch.next(), timeout=10)
-        watch.close()
-        return end.status
+    async def scenario() -> None:
+        poller = make_poller(clock=clock, events=quiet_reader)
+        watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
+        await asyncio.gather(*(watch.next() for watch in watches))
+        calls.clear()
+        for job_id in job_ids[:100]:
+            assert poller.offer(end_event(local_batch, job_id))
+        ends = await asyncio.wait_for(asyncio.gather(*(watch.next() for watch in watches[:100])), timeout=10)
+        assert {snapshot.status for snapshot in ends} == {JobStatus.FAILED}
+        for watch in watches:
+            watch.close()
 
-    assert asyncio.run(scenario()) is JobStatus.FAILED
-    assert describe_calls(calls) == [[job_id], [job_id]]
+    asyncio.run(scenario())
+    (call,) = describe_calls(calls)
+    assert sorted(call) == sorted(job_ids[:100])
 
 
 class SweepGate(RequestBudget):
@@ -128,14 +129,14 @@ class SweepGate(RequestBudget):
 def test_an_end_due_during_a_reconciliation_sweep_is_confirmed_before_the_rest_of_the_sweep(
     local_batch: LocalBatch, make_poller: Callable[..., JobPoller], calls: CallCounter, quiet_reader: JobEventReader
 ) -> None:
-    """300 jobs: a sweep is 3 calls. An end offered during its first call is confirmed by the second call,
-    with other jobs of the sweep riding along; no id is asked twice and the sweep still covers every job."""
+    """300 jobs: a sweep is 3 calls. An end offered during its first call goes first in the second call,
+    which the sweep fills up: no call more, no id asked twice, and the sweep still covers every job."""
     job_ids = hold_jobs(local_batch, 300)
     ended = job_ids[-1]  # in the sweep's last call
     budget = SweepGate(gated=4)  # the first look is 3 calls; the sweep's first call is the 4th
 
     async def scenario() -> JobStatus:
-        poller = make_poller(wall_clock=lambda: WALL, events=quiet_reader, budget=budget)
+        poller = make_poller(events=quiet_reader, budget=budget, confirm_wait=0.0)
         watches = [poller.watch(job_id, interval=5) for job_id in job_ids]
         await asyncio.gather(*(watch.next() for watch in watches))
         calls.clear()
@@ -143,7 +144,7 @@ def test_an_end_due_during_a_reconciliation_sweep_is_confirmed_before_the_rest_o
             target.next_due = 0.0  # the reconciliation is due now
         poller._wakeup.set()
         await asyncio.to_thread(budget.reached.wait, 10)
-        assert poller.offer(end_event(local_batch, ended, ended_seconds_ago=CONFIRM_WITHIN_SECONDS + 1))
+        assert poller.offer(end_event(local_batch, ended))
         budget.open.set()
         last = watches[-1]
         while (snapshot := await asyncio.wait_for(last.next(), timeout=10)).status is not JobStatus.FAILED:
@@ -156,7 +157,7 @@ def test_an_end_due_during_a_reconciliation_sweep_is_confirmed_before_the_rest_o
     assert asyncio.run(scenario()) is JobStatus.FAILED
     sweep = describe_calls(calls)
     assert sweep[0] == job_ids[:100]
-    assert sweep[1][0] == ended  # the confirmation went before the rest of the sweep
+    assert sweep[1][0] == ended  # the end went before the rest of the sweep
     asked = [job_id for call in sweep for job_id in call]
     assert sorted(asked) == sorted(job_ids)  # every job once, the ended one included
-    assert len(sweep) == 4  # the sweep's 3 calls and the confirmation's
+    assert len(sweep) == 3
