@@ -301,19 +301,22 @@ class JobPoller:
         """
         waiting = collections.deque(due)
         asked: set[str] = set()
-        while waiting:
+        while True:
+            # Due ids asked already (an end taken first) or nobody waits on any more (their trigger fired
+            # while the poll went on) make no call; riders only fill a call that asks a due id.
+            while waiting and (waiting[0].job_id in asked or self._targets.get(waiting[0].job_id) is not waiting[0]):
+                waiting.popleft()
+            if not waiting:
+                return
             chunk = self._unconfirmed_ends(asked)[:DESCRIBE_BATCH_SIZE] if self.event_driven else []
             chosen = asked | {target.job_id for target in chunk}
             while waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
                 target = waiting.popleft()
-                # Ids nobody waits on any more (their trigger fired while the poll went on) are not asked.
                 if self._targets.get(target.job_id) is target and target.job_id not in chosen:
                     chunk.append(target)
                     chosen.add(target.job_id)
             if not waiting and len(chunk) < DESCRIBE_BATCH_SIZE:
                 chunk += self._riders(DESCRIBE_BATCH_SIZE - len(chunk), chosen)
-            if not chunk:
-                return
             asked.update(target.job_id for target in chunk)
             try:
                 result = await asyncio.to_thread(self._describe, [target.job_id for target in chunk])
