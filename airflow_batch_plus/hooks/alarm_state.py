@@ -14,11 +14,8 @@ AWS, never assumed from the message.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from airflow_batch_plus.alarms import ALARM, AlarmSource, CostAlarm
@@ -28,16 +25,7 @@ from airflow_batch_plus.hooks.base import BaseBatchPlusHook
 class AlarmStateHook(BaseBatchPlusHook):
     """CloudWatch's and AWS Budgets' view of an alarm, through the amazon provider's `aws` connection."""
 
-    def __init__(
-        self,
-        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
-        region_name: str | None = None,
-        *,
-        config: Config | Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["client_type"] = "cloudwatch"
-        super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=config, **kwargs)
+    default_client_type = "cloudwatch"
 
     def cloudwatch(self, region_name: str | None = None) -> Any:
         """A CloudWatch client of the alarm's region (its ARN's), else the hook's."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 import sys
 import threading
 from collections.abc import Iterator, Mapping, Sequence
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
@@ -66,7 +66,11 @@ class BaseBatchPlusHook(AwsBaseHook):
     - The user agent's `Caller/` (the operator's class) is found by walking the frames, where
       AwsBaseHook calls `inspect.stack()`, which reads the source file of every frame on the stack. In a
       fresh task process that was over half of the CPU of making a client (docs/benchmarks.md#load).
+
+    A subclass names its boto3 service in `default_client_type`; a `client_type` argument still wins.
     """
+
+    default_client_type: ClassVar[str | None] = None
 
     def __init__(
         self,
@@ -77,6 +81,7 @@ class BaseBatchPlusHook(AwsBaseHook):
         **kwargs: Any,
     ) -> None:
         given = as_botocore_config(config)
+        kwargs.setdefault("client_type", self.default_client_type)
         super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=given, **kwargs)
         self._sessions: dict[tuple[str | None, bool], Any] = {}
         self._sessions_lock = threading.Lock()

@@ -140,6 +140,8 @@ class BatchHook(BaseBatchPlusHook):
     :param submit_retry: how often and how patiently SubmitJob is tried.
     """
 
+    default_client_type = "batch"
+
     def __init__(
         self,
         aws_conn_id: str | None = AwsBaseHook.default_conn_name,
@@ -149,7 +151,6 @@ class BatchHook(BaseBatchPlusHook):
         submit_retry: SubmitRetry = SubmitRetry(),
         **kwargs: Any,
     ) -> None:
-        kwargs["client_type"] = "batch"
         super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=config, **kwargs)
         self.submit_retry = submit_retry
 

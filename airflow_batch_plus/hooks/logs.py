@@ -159,6 +159,8 @@ class BatchLogsHook(BaseBatchPlusHook):
     Every call waits on `budget` first (by default one budget per process for all Logs calls).
     """
 
+    default_client_type = "logs"
+
     def __init__(
         self,
         aws_conn_id: str | None = AwsBaseHook.default_conn_name,
@@ -168,7 +170,6 @@ class BatchLogsHook(BaseBatchPlusHook):
         budget: RequestBudget | None = None,
         **kwargs: Any,
     ) -> None:
-        kwargs["client_type"] = "logs"
         super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=config, **kwargs)
         self.budget = budget if budget is not None else shared_budget("logs")
 

@@ -7,12 +7,9 @@ only moves messages; what a message means is read by `job_events.py` and `alarms
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
-
-from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
-from botocore.config import Config
 
 from airflow_batch_plus.hooks.base import BaseBatchPlusHook, chunked
 
@@ -32,16 +29,7 @@ class QueueMessage:
 class SqsHook(BaseBatchPlusHook):
     """An SQS queue's messages through the amazon provider's `aws` connection."""
 
-    def __init__(
-        self,
-        aws_conn_id: str | None = AwsBaseHook.default_conn_name,
-        region_name: str | None = None,
-        *,
-        config: Config | Mapping[str, Any] | None = None,
-        **kwargs: Any,
-    ) -> None:
-        kwargs["client_type"] = "sqs"
-        super().__init__(aws_conn_id=aws_conn_id, region_name=region_name, config=config, **kwargs)
+    default_client_type = "sqs"
 
     @property
     def client(self) -> Any:

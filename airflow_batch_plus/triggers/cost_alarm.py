@@ -4,8 +4,9 @@ Used as `AssetWatcher(name=..., trigger=CostAlarmTrigger(queue_url=...))` on an 
 scheduled on: each alarm becomes an asset event (its `extra["payload"]` is `CostAlarm.to_dict()`) and the
 DAG's run reads it from `triggering_asset_events` (`alarms.alarms_from_asset_events`).
 
-It long-polls the queue through `SqsHook` in a thread (`asyncio.to_thread`: boto3 blocks, the triggerer's
-event loop must not), so an idle queue costs three ReceiveMessage calls a minute. Only an alarm entering
+It long-polls the queue through `SqsHook` in a thread of its own (triggers/queue_reading.py: boto3 blocks,
+and neither the triggerer's event loop nor the threads its other triggers share may wait on a quiet queue),
+so an idle queue costs three ReceiveMessage calls a minute. Only an alarm entering
 ALARM fires; an alarm back to OK or INSUFFICIENT_DATA is logged and dropped (the DAG asks CloudWatch itself
 whether the alarm still holds before terminating anything), and a message that is no alarm we can read is
 refused with a log line naming why and what it was: nothing is stopped over it. Every message read is
@@ -16,7 +17,6 @@ as Airflow's own event triggers do: docs/cost-alarms.md says so.
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING, Any
@@ -25,14 +25,12 @@ from airflow.triggers.base import BaseEventTrigger, TriggerEvent
 
 from airflow_batch_plus.alarms import UnreadableAlarm, parse_alarm_message
 from airflow_batch_plus.aws_settings import check_botocore_config
+from airflow_batch_plus.triggers.queue_reading import RECEIVE_WAIT_SECONDS, QueueReading
 
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.sqs import QueueMessage, SqsHook
 
 log = logging.getLogger(__name__)
-
-RECEIVE_WAIT_SECONDS = 20  # SQS's longest long poll
-RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class CostAlarmTrigger(BaseEventTrigger):
@@ -84,25 +82,15 @@ class CostAlarmTrigger(BaseEventTrigger):
         return SqsHook(aws_conn_id=self.aws_conn_id, region_name=self.region_name, config=self.botocore_config)
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        hook = self.make_hook()
-        failures = 0
+        queue = QueueReading(self.queue_url, self.make_hook, what="cost alarms", wait_seconds=self.wait_seconds)
         log.info("Waiting for cost alarms on %s", self.queue_url)
-        while True:
-            try:
-                messages = await asyncio.to_thread(hook.receive, self.queue_url, self.wait_seconds)
-            except Exception as error:
-                wait = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-                failures += 1
-                log.warning("Could not read cost alarms from %s (%s); again in %.0f s", self.queue_url, error, wait)
-                await asyncio.sleep(wait)
-                continue
-            failures = 0
+        while (messages := await queue.receive()) is not None:
             for message in messages:
                 payload = self.read(message)
                 if payload is not None:
                     yield TriggerEvent(payload)  # type: ignore[no-untyped-call]
-            if messages:
-                await self._delete(hook, messages)
+            if messages:  # refused ones too: they would only come back every visibility timeout
+                await queue.delete(messages)
 
     def read(self, message: QueueMessage) -> dict[str, Any] | None:
         """The event payload of one message, or None (logged) if it must not stop anything."""
@@ -121,12 +109,3 @@ class CostAlarmTrigger(BaseEventTrigger):
             return None
         log.info("%s is in ALARM (%s): firing (message %s)", alarm.label, alarm.reason, message.message_id)
         return {**alarm.to_dict(), "message_id": message.message_id}
-
-    async def _delete(self, hook: SqsHook, messages: list[QueueMessage]) -> None:
-        try:
-            failed = await asyncio.to_thread(hook.delete, self.queue_url, messages)
-        except Exception as error:
-            log.warning("Could not delete %d message(s) from %s (%s)", len(messages), self.queue_url, error)
-            return
-        if failed:  # they come back after their visibility timeout: a second run stops nothing new
-            log.warning("SQS did not delete message(s) %s from %s", failed, self.queue_url)

@@ -17,37 +17,30 @@ When the queue is busy (a full batch of 10 messages came back), more receivers j
 MAX_RECEIVERS; extra ones leave when a receive comes back empty. Reads fail soft: a failed receive is
 logged, waited out and tried again, while the reconciliation keeps every trigger going.
 
-Receives and deletes run in the reader's own threads (one per receiver), not in the event loop's default
-executor: that one has os.cpu_count() + 4 threads (6 on 2 cores), which every trigger's `asyncio.to_thread`
-shares, the poller's DescribeJobs and log reads included; receivers each blocked up to 20 s in a long poll
-of a quiet queue would hold all of them, and every other call of the triggerer would wait that long.
+Receives and deletes run in threads of the reader's own, one per receiver (triggers/queue_reading.py).
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextvars
-import functools
 import logging
 import weakref
 from collections import Counter
 from collections.abc import Callable, Mapping
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, ClassVar, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Protocol
 
 from airflow_batch_plus.job_events import parse_job_event
+from airflow_batch_plus.triggers.queue_reading import RECEIVE_WAIT_SECONDS, QueueReading
 
 if TYPE_CHECKING:
     from airflow_batch_plus.hooks.sqs import QueueMessage, SqsHook
     from airflow_batch_plus.jobs import JobSnapshot
 
 log = logging.getLogger(__name__)
-_T = TypeVar("_T")
 
 MAX_RECEIVERS = 8
 MAX_MESSAGES = 10  # SQS's most per receive
-RECEIVE_WAIT_SECONDS = 20  # SQS's longest long poll: an idle queue costs three receives a minute
-RETRY_SECONDS = (1.0, 2.0, 5.0, 10.0, 30.0)
 
 
 class EventTaker(Protocol):
@@ -75,15 +68,14 @@ class JobEventReader:
         max_receivers: int = MAX_RECEIVERS,
     ):
         self.queue_url = queue_url
-        self._make_hook = make_hook
-        self._hook: SqsHook | None = None
-        self.wait_seconds = wait_seconds
         self.max_receivers = max_receivers
+        self._queue = QueueReading(
+            queue_url, make_hook, what="job events", wait_seconds=wait_seconds, threads=max_receivers
+        )
         self._takers: weakref.WeakSet[Any] = weakref.WeakSet()
         self._receivers: set[asyncio.Task[None]] = set()
         self._first: asyncio.Task[None] | None = None  # the receiver that stays while anyone watches
-        self.counts: Counter[str] = Counter()  # received, applied, stale, unwatched, foreign, receive_failed
-        self._executor: ThreadPoolExecutor | None = None
+        self.counts: Counter[str] = Counter()  # received, applied, unwatched, foreign, deleted
 
     @classmethod
     def shared(
@@ -98,12 +90,6 @@ class JobEventReader:
                 queue_url, lambda: SqsHook(aws_conn_id=aws_conn_id, region_name=region_name, config=config)
             )
         return readers[queue_url]
-
-    @property
-    def hook(self) -> SqsHook:
-        if self._hook is None:
-            self._hook = self._make_hook()
-        return self._hook
 
     def attach(self, taker: EventTaker) -> None:
         """Offer events to `taker` from now on."""
@@ -130,31 +116,14 @@ class JobEventReader:
         task.add_done_callback(self._receivers.discard)
         return task
 
-    async def _in_own_thread(self, call: Callable[..., _T], *args: Any) -> _T:
-        """Run a blocking SQS call in one of the reader's threads (see the module's docstring)."""
-        if self._executor is None:
-            self._executor = ThreadPoolExecutor(self.max_receivers, thread_name_prefix="batch-plus-job-events")
-        return await asyncio.get_running_loop().run_in_executor(self._executor, functools.partial(call, *args))
-
     def _watching(self) -> bool:
         return any(taker.watching for taker in list(self._takers))
 
     async def _receive(self, *, first: bool) -> None:
-        failures = 0
-        while self._watching():
-            try:
-                messages = await self._in_own_thread(self.hook.receive, self.queue_url, self.wait_seconds)
-            except Exception as error:
-                self.counts["receive_failed"] += 1
-                wait = RETRY_SECONDS[min(failures, len(RETRY_SECONDS) - 1)]
-                failures += 1
-                log.warning("Could not read job events from %s (%s); again in %.0f s", self.queue_url, error, wait)
-                await asyncio.sleep(wait)
-                continue
-            failures = 0
+        while (messages := await self._queue.receive(still_wanted=self._watching)) is not None:
             self.take(messages)
             if messages:
-                await self._delete(messages)
+                self.counts["deleted"] += await self._queue.delete(messages)
             if len(messages) == MAX_MESSAGES and len(self._receivers) < self.max_receivers:
                 self._start_receiver()  # the queue is busy: read it with one more
             elif not messages and not first:
@@ -171,11 +140,3 @@ class JobEventReader:
                 continue
             watched = [taker.offer(snapshot) for taker in takers]
             self.counts["applied" if any(watched) else "unwatched"] += 1
-
-    async def _delete(self, messages: list[QueueMessage]) -> None:
-        try:
-            failed = await self._in_own_thread(self.hook.delete, self.queue_url, messages)
-        except Exception as error:  # they come back after their visibility timeout: read twice is harmless
-            log.warning("Could not delete %d job events from %s: %s", len(messages), self.queue_url, error)
-            return
-        self.counts["deleted"] += len(messages) - len(failed)

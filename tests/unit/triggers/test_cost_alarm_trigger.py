@@ -91,7 +91,7 @@ def test_an_alarm_fires_and_everything_read_is_deleted_while_ok_and_unreadable_o
         [message("m3", ALARM)],
     )
     trigger = trigger_with(fake, monkeypatch)
-    monkeypatch.setattr("airflow_batch_plus.triggers.cost_alarm.RETRY_SECONDS", (0.01,))
+    monkeypatch.setattr("airflow_batch_plus.triggers.queue_reading.RETRY_SECONDS", (0.01,))
     with caplog.at_level(logging.INFO, logger="airflow_batch_plus.triggers.cost_alarm"):
         (payload,) = asyncio.run(events_of(trigger, 1))
     assert (payload["name"], payload["state"], payload["source"], payload["message_id"]) == (
@@ -112,3 +112,35 @@ def test_several_alarms_in_one_receive_fire_one_event_each(monkeypatch: pytest.M
     fake = FakeSqs([message("m1", ALARM), message("m2", other)])
     payloads = asyncio.run(events_of(trigger_with(fake, monkeypatch), 2))
     assert [payload["name"] for payload in payloads] == ["spend", "gpu-spend"]
+
+
+def test_a_long_poll_of_a_quiet_queue_leaves_the_loops_shared_threads_to_other_triggers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The trigger waits up to 20 s in each receive of a quiet queue: not in a thread of the loop's default
+    executor, which every other trigger's `asyncio.to_thread` shares (one thread here, to show it)."""
+    import threading
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    quiet = threading.Event()
+
+    class QuietSqs(FakeSqs):
+        def receive(self, queue_url: str, wait_seconds: int) -> list[QueueMessage]:
+            quiet.wait(wait_seconds)
+            return []
+
+    trigger = trigger_with(QuietSqs(), monkeypatch)
+
+    async def scenario() -> float:
+        asyncio.get_running_loop().set_default_executor(ThreadPoolExecutor(1))
+        waiting = asyncio.create_task(events_of(trigger, 1, timeout=10))
+        await asyncio.sleep(0.3)  # in its long poll
+        started = time.monotonic()
+        await asyncio.wait_for(asyncio.to_thread(lambda: None), timeout=5)
+        waited = time.monotonic() - started
+        quiet.set()
+        waiting.cancel()
+        return waited
+
+    assert asyncio.run(scenario()) < 0.5
