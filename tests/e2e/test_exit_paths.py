@@ -253,6 +253,8 @@ def worker_runs(airflow: Airflow, dag_id: str, run_id: str, task_id: str) -> dic
     logs = airflow.supervisor.settings.state_dir / "airflow" / "logs" / f"dag_id={dag_id}" / f"run_id={run_id}"
     runs = {}
     for path in sorted((logs / f"task_id={task_id}").glob("attempt=*.log")):
+        if ".trigger." in path.name:
+            continue
         events = [json.loads(line).get("event") for line in path.read_text().splitlines() if line.startswith("{")]
         runs[int(path.name.split("=")[1].split(".")[0])] = events.count("Worker startup parse complete")
     return runs
@@ -261,7 +263,7 @@ def worker_runs(airflow: Airflow, dag_id: str, run_id: str, task_id: str) -> dic
 def xcom(airflow: Airflow, dag_id: str, run_id: str, task_id: str, key: str) -> Any:
     run = urllib.parse.quote(run_id, safe="")
     path = f"/api/v2/dags/{dag_id}/dagRuns/{run}/taskInstances/{task_id}/xcomEntries/{key}"
-    return airflow.api(path)["value"]
+    return airflow.api(f"{path}?deserialize=true&stringify=false")["value"]
 
 
 def test_a_deferred_task_whose_job_ended_is_ended_by_its_trigger_with_its_xcoms_and_retries(airflow: Airflow) -> None:
