@@ -128,7 +128,7 @@ def test_the_trigger_benchmark_in_event_mode_with_faults_and_its_report(tmp_path
     text = doc.read_text()
     assert (
         "### Event-driven waiting" in text
-        and "| airflow-batch-plus | events (reconcile 3 s) | 20 | 1 s | 20 % drop" in text
+        and "| airflow-batch-plus | events (reconcile 3 s, confirm wait 0.5 s) | 20 | 1 s | 20 % drop" in text
     )
     assert "benchmarks/triggers.py --jobs 20 --poll 1" in text and "--fault-rates 0 0.2 --reconcile 3" in text
 

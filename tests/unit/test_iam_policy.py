@@ -122,10 +122,17 @@ def constant_str(node: ast.expr | None) -> str | None:
 
 def named_services(tree: ast.AST) -> set[str]:
     """The AWS services a piece of code asks clients for: client_type="x", kwargs["client_type"] = "x",
-    boto3.client("x"), get_client_type("x")."""
+    a hook's `default_client_type = "x"`, boto3.client("x"), get_client_type("x")."""
     found: set[str] = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.keyword) and node.arg in ("client_type", "service_name"):
+            value = constant_str(node.value)
+            found.add(value if value is not None else "<not a literal>")
+        elif (
+            isinstance(node, ast.Assign)
+            and isinstance(node.targets[0], ast.Name)
+            and node.targets[0].id == "default_client_type"
+        ):
             value = constant_str(node.value)
             found.add(value if value is not None else "<not a literal>")
         elif isinstance(node, ast.Assign) and isinstance(node.targets[0], ast.Subscript):

@@ -113,8 +113,10 @@ def test_a_live_watch_still_wakes_every_interval_between_events(
 def test_lost_events_cost_latency_not_the_outcome(
     local_batch: LocalBatch, queue_url: str, make_poller: Callable[..., JobPoller], calls: CallCounter
 ) -> None:
-    """Every event lost: the reconciliation sweep still follows the job to its real end."""
-    succeeds, fails = submit(local_batch, "sleep 1"), submit(local_batch, "sleep 1; exit 3")
+    """Every event lost: the reconciliation sweep still follows the job to its real end. The jobs run a few
+    seconds so that the reader, whose first receive makes an SQS client (seconds on a loaded CI machine),
+    reads and loses some of their events before they end."""
+    succeeds, fails = submit(local_batch, "sleep 4"), submit(local_batch, "sleep 4; exit 3")
 
     async def scenario() -> tuple[list[tuple[str, float]], list[tuple[str, float]], DroppingReader]:
         events = reader(queue_url, drop=lambda event: True)
