@@ -125,10 +125,7 @@ def named_services(tree: ast.AST) -> set[str]:
     a hook's `default_client_type = "x"`, boto3.client("x"), get_client_type("x")."""
     found: set[str] = set()
     for node in ast.walk(tree):
-        if isinstance(node, ast.keyword) and node.arg in ("client_type", "service_name"):
-            value = constant_str(node.value)
-            found.add(value if value is not None else "<not a literal>")
-        elif (
+        if (isinstance(node, ast.keyword) and node.arg in ("client_type", "service_name")) or (
             isinstance(node, ast.Assign)
             and isinstance(node.targets[0], ast.Name)
             and node.targets[0].id == "default_client_type"
