@@ -85,7 +85,7 @@ def job_event_queues_for(
     for name in names:
         url = sqs.create_queue(QueueName=name)["QueueUrl"]
         arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(_events_may_send(arn, rule_arn))})
+        sqs.set_queue_attributes(QueueUrl=url, Attributes={"Policy": json.dumps(_may_send(arn, "events", rule_arn))})
         urls.append(url)
         targets.append({"Id": name, "Arn": arn})
     events.put_targets(Rule=rule_name, Targets=targets)
@@ -95,22 +95,6 @@ def job_event_queues_for(
 def _check_queue_count(count: int) -> None:
     if not 1 <= count <= MAX_JOB_EVENT_QUEUES:
         raise ValueError(f"job_event_queues must be 1 to {MAX_JOB_EVENT_QUEUES} (targets of one rule), got {count}")
-
-
-def _events_may_send(queue_arn: str, rule_arn: str) -> dict[str, Any]:
-    """The queue policy an SQS target of an EventBridge rule needs on AWS: SendMessage for that rule only."""
-    return {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Principal": {"Service": "events.amazonaws.com"},
-                "Action": "sqs:SendMessage",
-                "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": rule_arn}},
-            }
-        ],
-    }
 
 
 def _batch_resources(
@@ -213,7 +197,7 @@ def cost_alarm_resources(
     queue_arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     topic_arn = sns.create_topic(Name=topic_name)["TopicArn"]
     sqs.set_queue_attributes(
-        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_topic_may_send(queue_arn, topic_arn))}
+        QueueUrl=queue_url, Attributes={"Policy": json.dumps(_may_send(queue_arn, "sns", topic_arn))}
     )
     subscribed = sns.list_subscriptions_by_topic(TopicArn=topic_arn)["Subscriptions"]
     if not any(item.get("Endpoint") == queue_arn for item in subscribed):
@@ -235,17 +219,18 @@ def cost_alarm_resources(
     return CostAlarmResources(queue_url=queue_url, topic_arn=topic_arn, alarm_name=alarm_name)
 
 
-def _topic_may_send(queue_arn: str, topic_arn: str) -> dict[str, Any]:
-    """The queue policy an SQS subscription of an SNS topic needs on AWS: SendMessage from that topic only."""
+def _may_send(queue_arn: str, service: str, source_arn: str) -> dict[str, Any]:
+    """The queue policy AWS needs for `service` (events or sns) to deliver to a queue: SendMessage from
+    `source_arn` (an EventBridge rule, an SNS topic) only."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
                 "Effect": "Allow",
-                "Principal": {"Service": "sns.amazonaws.com"},
+                "Principal": {"Service": f"{service}.amazonaws.com"},
                 "Action": "sqs:SendMessage",
                 "Resource": queue_arn,
-                "Condition": {"ArnEquals": {"aws:SourceArn": topic_arn}},
+                "Condition": {"ArnEquals": {"aws:SourceArn": source_arn}},
             }
         ],
     }
