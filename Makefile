@@ -14,13 +14,18 @@ PYTEST_ARGS ?= -n 2 --dist loadfile --durations=15
 # Install uv if missing (a user install; the second try is for PEP 668 "externally managed" system Pythons,
 # which refuse even --user installs without it), then the locked environment with the `local` extra.
 # Every later command runs with --no-sync: this is the one place the environment changes.
+# --compile-bytecode: what pip does by default and uv does not. Without it, and with PYTHONDONTWRITEBYTECODE
+# set (as on our CI machine), every Airflow task process compiled botocore from source again: about half a
+# task run's CPU (docs/benchmarks.md, "Through a real Airflow"). Up-to-date files are skipped (~0.3 s); this
+# package's own files (an editable install) are compiled by compileall, which also skips up-to-date ones.
 bootstrap:
 	@if ! command -v uv >/dev/null 2>&1 && ! python3 -m uv --version >/dev/null 2>&1; then \
 		echo "uv not found: installing it for this user (python3 -m pip install --user uv)"; \
 		python3 -m pip install --user --quiet uv 2>/dev/null \
 			|| python3 -m pip install --user --quiet --break-system-packages uv; \
 	fi
-	@$(UV) sync --extra local --locked --quiet
+	@$(UV) sync --extra local --locked --quiet --compile-bytecode
+	@$(UV) run --no-sync python -m compileall -q airflow_batch_plus
 
 demo: bootstrap
 	$(UV) run --no-sync airflow-batch-plus demo
@@ -84,6 +89,8 @@ bench-env: bootstrap
 	@requirements="$$($(UV) run --no-sync python benchmarks/amazon_requirements.py)"; \
 		echo "amazon provider environment ($(AMAZON_ENV)): $$requirements"; \
 		$(UV) pip install --quiet --python $(AMAZON_ENV)/bin/python $$requirements
+	@# Bytecode as in bootstrap; uv pip's --compile-bytecode would skip what an earlier run installed.
+	@$(AMAZON_ENV)/bin/python -c "import compileall, sysconfig; compileall.compile_dir(sysconfig.get_paths()['purelib'], quiet=2, workers=0)"
 
 # Every benchmark, then docs/benchmarks.md's tables and plots from the results (about 30 minutes on 2 cores).
 bench: bench-env servers

@@ -92,11 +92,12 @@ CONSOLE_HOSTS = {
 def partition_of(region: str) -> str:
     """The partition botocore puts `region` in (`aws`, `aws-cn`, `aws-us-gov`...); `aws` for a region
     botocore does not know (a newer one than this botocore, or a local endpoint's made-up name)."""
-    import botocore.session
     from botocore.exceptions import UnknownRegionError
 
+    from airflow_batch_plus.botocore_data import new_session
+
     try:
-        return str(botocore.session.get_session().get_partition_for_region(region))
+        return str(new_session().get_partition_for_region(region))
     except UnknownRegionError:
         return "aws"
 

@@ -33,9 +33,9 @@ class BatchRequestError(ValueError):
 
 @cache
 def _service_model() -> Any:
-    import botocore.session
+    from airflow_batch_plus.botocore_data import new_session
 
-    return botocore.session.get_session().get_service_model("batch")
+    return new_session().get_service_model("batch")
 
 
 def validate_request(operation: str, params: Mapping[str, Any]) -> None:

@@ -12,8 +12,11 @@ import threading
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any, ClassVar, TypeVar
 
+import botocore.session
 from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 from botocore.config import Config
+
+from airflow_batch_plus.botocore_data import share_loader
 
 T = TypeVar("T")
 
@@ -62,7 +65,9 @@ class BaseBatchPlusHook(AwsBaseHook):
       ignore the connection's `config_kwargs`).
     - It makes one boto3 session per region and reuses it for every client. AwsBaseHook makes a session
       per client, and each new session parses botocore's endpoint and service JSON again: a task making
-      the hook's client and the single-attempt SubmitJob client paid that twice.
+      the hook's client and the single-attempt SubmitJob client paid that twice. Its sessions read
+      botocore's JSON through the process's shared loader (`botocore_data`), which request validation
+      and the console links use too.
     - The user agent's `Caller/` (the operator's class) is found by walking the frames, where
       AwsBaseHook calls `inspect.stack()`, which reads the source file of every frame on the stack. In a
       fresh task process that was over half of the CPU of making a client (docs/benchmarks.md#load).
@@ -94,7 +99,11 @@ class BaseBatchPlusHook(AwsBaseHook):
         with self._sessions_lock:
             key = (region_name, deferrable)
             if key not in self._sessions:
-                self._sessions[key] = super().get_session(region_name=region_name, deferrable=deferrable)
+                session = super().get_session(region_name=region_name, deferrable=deferrable)
+                botocore_session = getattr(session, "_session", None)  # a boto3 Session's; boto3 has no public name
+                if isinstance(botocore_session, botocore.session.Session):
+                    share_loader(botocore_session)
+                self._sessions[key] = session
             return self._sessions[key]
 
     @property

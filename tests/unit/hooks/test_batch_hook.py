@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 
+from airflow_batch_plus import botocore_data, links, validation
 from airflow_batch_plus.hooks.batch import SUBMISSION_TAG, BatchHook, JobNotFoundError
 from airflow_batch_plus.jobs import JobSnapshot, JobStatus, StopOutcome
 from airflow_batch_plus.local import LocalBatch, LocalBatchConfig
@@ -433,6 +435,7 @@ def test_the_hooks_clients_share_one_session_so_botocores_json_is_parsed_once(mo
         return original(self, file_path)
 
     monkeypatch.setattr(JSONFileLoader, "load_file", counting)
+    botocore_data.shared_loader.cache_clear()  # a loader of this test's own: earlier tests warmed the shared one
     hook = BatchHook(aws_conn_id=None, region_name="eu-west-1")
     assert hook.client.meta.region_name == "eu-west-1"
     after_first = len(loaded)
@@ -440,6 +443,33 @@ def test_the_hooks_clients_share_one_session_so_botocores_json_is_parsed_once(mo
     assert hook.submit_client.meta.config.retries["total_max_attempts"] == 1
     assert hook.submit_client.meta.region_name == "eu-west-1"
     assert len(loaded) == after_first, loaded[after_first:]
+
+
+def test_validation_and_console_links_read_botocores_json_through_the_hooks_loader(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A submission also validates its request against the Batch model and finds the region's partition
+    for the console links; each made a botocore session of its own and parsed the Batch model and the
+    endpoints file (botocore's largest) again in every task process."""
+    from botocore.loaders import JSONFileLoader
+
+    loaded: list[str] = []
+    original = JSONFileLoader.load_file
+
+    def counting(self: Any, file_path: str) -> Any:
+        loaded.append(file_path)
+        return original(self, file_path)
+
+    monkeypatch.setattr(JSONFileLoader, "load_file", counting)
+    botocore_data.shared_loader.cache_clear()
+    validation._service_model.cache_clear()
+    links.partition_of.cache_clear()
+    BatchHook(aws_conn_id=None, region_name="eu-west-1").client  # noqa: B018 - made for its loads
+    validation.validate_request("DescribeJobs", {"jobs": ["a-job"]})
+    assert links.partition_of("eu-west-1") == "aws"
+    largest = Counter(path for path in loaded if path.rsplit("/", 1)[-1] in ("endpoints", "service-2"))
+    assert len(largest) == 2, loaded  # the endpoints and the Batch model: the counter saw botocore's loads
+    assert set(largest.values()) == {1}, largest
 
 
 def test_the_user_agent_names_the_calling_operator_without_inspect_stack(monkeypatch: pytest.MonkeyPatch) -> None:
