@@ -16,11 +16,17 @@ ended before `end_from_trigger`); with `on` (the default, as a deployment gets i
 Each row also counts the worker runs of the tasks (a task runner's start, read from the task logs) and
 how long each task took to end after its job did (the job's stoppedAt to the task instance's end_date).
 
+`--provider amazon --amazon-python PATH` measures the amazon provider's deferrable `BatchOperator` instead
+(benchmarks/amazon_dags/: the same DAG id, jobs, queue and job definition) on the same Airflow, started
+from PATH's environment (`make bench-env`: the same Airflow version with the provider's aiobotocore
+extra), against the same local Batch; its tasks resume in a worker when their jobs end.
+
     uv run python benchmarks/throughput.py --tasks 1000 [--profile sqlite|ha] [--end-from-trigger on|off]
+        [--provider plus|amazon [--amazon-python .bench/amazon/bin/python]]
         [--job-seconds 60] [--poll 5] [--out FILE [--append]]
 
---out gets this run's row as one object; with --append it becomes a list of rows, one per profile and
-ending, in which this run's row replaces the file's row of the same profile and ending (if any) and the
+--out gets this run's row as one object; with --append it becomes a list of rows, one per profile,
+provider and ending, in which this run's row replaces the file's row of the same setting (if any) and the
 others stay, so the settings can be measured one after the other (`run_all.py` does) or again one at a time.
 """
 
@@ -57,6 +63,8 @@ STATES = ("scheduled", "queued", "running", "deferred", "success", "failed", "up
 LINE = re.compile(r"\bline (\d+)\b")
 WORKER_RUN = "Worker startup parse complete"  # the task runner logs it once per run of a task in a worker
 MAP_INDEX = re.compile(r"map_index=(\d+)")
+JOB_NAME = re.compile(r"throughput-(\d+)")  # both providers' DAGs name each task's job after its map index
+Provider = Literal["plus", "amazon"]
 
 
 def free_port() -> int:
@@ -75,9 +83,10 @@ def task_states(api: AirflowApi, run_id: str) -> dict[str, int]:
 
 
 def account_jobs(api: AirflowApi, run_id: str, server: LocalBatchServer, tasks: int) -> dict[str, Any]:
-    """Every job of the run, listed and described from Batch, set against every task instance: how many
-    tasks had exactly one job, none or several, and how many ended in a state other than their job's; and
-    the time from each job's end to its task's (p50, p95)."""
+    """Every job of the run, listed and described from Batch, set against every task instance (by the map
+    index in the job's name): how many tasks had exactly one job, none or several, and how many ended in a
+    state other than their job's; and the time from each job's end to its task's (p50, p95). The local
+    Batch is the run's own, so every job it holds is one of the run's."""
     import boto3
 
     batch = boto3.client(
@@ -97,9 +106,9 @@ def account_jobs(api: AirflowApi, run_id: str, server: LocalBatchServer, tasks: 
     stopped_at: dict[int, float] = {}
     for start in range(0, len(job_ids), 100):
         for job in batch.describe_jobs(jobs=job_ids[start : start + 100])["jobs"]:
-            tags = job.get("tags") or {}
-            if tags.get("airflow-batch-plus:dag-id") == DAG_ID and tags.get("airflow-batch-plus:run-id"):
-                index = int(tags["airflow-batch-plus:map-index"])
+            named = JOB_NAME.fullmatch(job["jobName"])
+            if named:
+                index = int(named.group(1))
                 jobs_by_task.setdefault(index, []).append(job["status"])
                 if job.get("stoppedAt"):
                     stopped_at[index] = job["stoppedAt"] / 1000
@@ -256,12 +265,17 @@ def measure(
     *,
     profile: Profile = "sqlite",
     end_from_trigger: bool = True,
+    provider: Provider = "plus",
+    amazon_python: Path | None = None,
 ) -> dict[str, Any]:
+    if provider == "amazon" and amazon_python is None:
+        raise SystemExit("--provider amazon needs --amazon-python (the environment `make bench-env` makes)")
+    amazon = provider == "amazon"
     load_before = os.getloadavg()  # others' CPU use skews CPU and throughput: kept with the row
     with tempfile.TemporaryDirectory(prefix="batch-plus-throughput-") as scratch:
         settings = DemoSettings(
             state_dir=Path(scratch),
-            dags_folder=HERE / "dags",
+            dags_folder=HERE / ("amazon_dags" if amazon else "dags"),
             api_port=free_port(),
             profile=profile,
             first_dag=None,
@@ -275,7 +289,11 @@ def measure(
                 "BENCH_POLL_SECONDS": str(poll),
                 "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, tasks)),
                 "AIRFLOW__BATCH_PLUS__END_FROM_TRIGGER": str(end_from_trigger),
+                # The amazon environment runs the demo's helpers (hostname, SQLite settings) from this checkout,
+                # without this provider's entry point: Airflow there has the amazon provider only.
+                **({"PYTHONPATH": str(HERE.parent)} if amazon else {}),
             },
+            airflow_python=amazon_python if amazon else None,
         )
         with Supervisor(settings, say=lambda message: print(message, flush=True)) as supervisor:
             supervisor.start()
@@ -316,7 +334,8 @@ def measure(
 
     return {
         "profile": profile,
-        "ending": "triggerer" if end_from_trigger else "worker",
+        "provider": provider,
+        "ending": "triggerer" if end_from_trigger and not amazon else "worker",
         "tasks": tasks,
         "job_s": job_seconds,
         "line_s": line_seconds,
@@ -354,9 +373,10 @@ def measure(
     }
 
 
-def setting(row: dict[str, Any]) -> tuple[str, str]:
-    """A row's profile and where its tasks ended; rows from before either were sqlite's, ended in a worker."""
-    return row.get("profile", "sqlite"), row.get("ending", "worker")
+def setting(row: dict[str, Any]) -> tuple[str, str, str]:
+    """A row's profile, provider and where its tasks ended; rows from before those keys were ours, sqlite's,
+    ended in a worker."""
+    return row.get("profile", "sqlite"), row.get("provider", "plus"), row.get("ending", "worker")
 
 
 def save(result: dict[str, Any], out: Path, append: bool) -> None:
@@ -408,6 +428,13 @@ def main() -> None:
         default="on",
         help="[batch_plus] end_from_trigger: the triggerer ends each task (on) or a worker resumes it (off)",
     )
+    parser.add_argument(
+        "--provider",
+        choices=("plus", "amazon"),
+        default="plus",
+        help="ours (plus) or the amazon provider's deferrable BatchOperator (needs --amazon-python)",
+    )
+    parser.add_argument("--amazon-python", type=Path, default=None, help="the amazon provider environment's python")
     args = parser.parse_args()
     # SIGTERM (and SIGINT, which a background job ignores) end the run through the Supervisor's exit,
     # which stops every Airflow process it started.
@@ -421,6 +448,8 @@ def main() -> None:
         args.parallelism,
         profile=args.profile,
         end_from_trigger=args.end_from_trigger == "on",
+        provider=args.provider,
+        amazon_python=args.amazon_python,
     )
     summary = {key: value for key, value in result.items() if key != "timeline"}
     print(json.dumps(summary, indent=1))

@@ -42,6 +42,9 @@ class DemoSettings:
     # Triggerers wait on Batch's job state change events, each from a queue of its own, instead of polling.
     job_events: bool = False
     job_events_reconcile_seconds: float = 60.0
+    # The interpreter that runs Airflow's components (None: this one). The throughput benchmark runs the
+    # amazon provider's Airflow from an environment of its own; this package must be importable there.
+    airflow_python: Path | None = None
 
 
 @dataclass(frozen=True)

@@ -182,7 +182,7 @@ class Supervisor:
         self.backends = HaBackends.of(postgres, redis)
 
     def _airflow(self) -> list[str]:
-        return [sys.executable, "-m", "airflow"]
+        return [str(self.settings.airflow_python or sys.executable), "-m", "airflow"]
 
     def _run_airflow(self, *args: str, timeout: float = 120) -> str:
         result = subprocess.run(
