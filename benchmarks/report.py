@@ -93,14 +93,31 @@ def throughput_rows(path: Path) -> list[dict[str, Any]]:
     rows = [loaded] if isinstance(loaded, dict) else list(loaded)
     for row in rows:
         row.setdefault("profile", "sqlite")
+        row.setdefault("provider", "plus")  # before --provider every row was ours
         row.setdefault("ending", "worker")  # before end_from_trigger every task resumed in a worker
-    return sorted(rows, key=lambda row: (list(THROUGHPUT_SETUPS).index(row["profile"]), row["ending"] != "worker"))
+    return sorted(
+        rows,
+        key=lambda row: (
+            list(THROUGHPUT_SETUPS).index(row["profile"]),
+            row["provider"] == "amazon",
+            row["ending"] != "worker",
+        ),
+    )
 
 
 THROUGHPUT_ENDINGS = {
     "worker": "tasks resume in a worker (end_from_trigger off)",
     "triggerer": "the triggerer ends tasks (end_from_trigger on)",
 }
+
+
+def throughput_setting(row: dict[str, Any]) -> str:
+    """A column's heading: the profile, then ours with its ending or the amazon provider's operator."""
+    if row["provider"] == "amazon":
+        who = "amazon provider, deferrable `BatchOperator` (resumes in a worker)"
+    else:
+        who = f"ours: {THROUGHPUT_ENDINGS[row['ending']]}"
+    return f"{THROUGHPUT_SETUPS[row['profile']]}; {who}"
 
 
 def _seconds(value: float | None) -> str:
@@ -200,11 +217,7 @@ def throughput_measures(result: dict[str, Any]) -> list[tuple[str, str]]:
 def throughput_table(rows: list[dict[str, Any]]) -> str:
     """The profiles side by side: a column per run, a line per measure."""
     columns = [dict(throughput_measures(row)) for row in rows]
-    head = (
-        "| measure | "
-        + " | ".join(f"{THROUGHPUT_SETUPS[row['profile']]}; {THROUGHPUT_ENDINGS[row['ending']]}" for row in rows)
-        + " |\n"
-    )
+    head = "| measure | " + " | ".join(throughput_setting(row) for row in rows) + " |\n"
     head += "| --- |" + " --- |" * len(rows) + "\n"
     body = "".join(
         f"| {name} | " + " | ".join(column[name] for column in columns) + " |\n"
@@ -218,11 +231,15 @@ def throughput_commands(rows: list[dict[str, Any]]) -> str:
     lines: list[str] = []
     for row in rows:
         line_s = row.get("line_s") or row["job_s"] * row["tasks"] // max(1, row["lines_written"])
+        who = (
+            "--provider amazon --amazon-python .bench/amazon/bin/python"
+            if row["provider"] == "amazon"
+            else f"--end-from-trigger {'on' if row['ending'] == 'triggerer' else 'off'}"
+        )
         command = (
             f"uv run python benchmarks/throughput.py --tasks {row['tasks']} --profile {row['profile']} "
             f"--job-seconds {row['job_s']} --line-seconds {line_s} --poll {row['poll_s']} "
-            f"--parallelism {row['parallelism']} --end-from-trigger {'on' if row['ending'] == 'triggerer' else 'off'} "
-            "--out benchmarks/results/throughput.json"
+            f"--parallelism {row['parallelism']} {who} --out benchmarks/results/throughput.json"
         )
         lines.append(command + (" --append" if lines else ""))
     return "```\n" + "\n".join(lines) + "\n```\n"

@@ -7,8 +7,9 @@
    amazon provider's at the most jobs it manages on 2 cores (triggers.py --processes)
 4. 1,000 mapped tasks through a real Airflow and its triggerers against the local AWS Batch, on the
    demo's sqlite profile and then on its ha profile (Postgres, Redis, two Celery workers, two
-   triggerers; needs `make servers`), each with tasks resumed in a worker and ended by the triggerer
-   (benchmarks/throughput.py --profile --end-from-trigger)
+   triggerers; needs `make servers`), each with tasks resumed in a worker and ended by the triggerer, and
+   the amazon provider's deferrable BatchOperator on the same Airflow and local Batch
+   (benchmarks/throughput.py --profile --end-from-trigger / --provider amazon)
 5. event-driven waiting: 1,000 and 5,000 jobs, ours woken by job state change events (clean, and with
    5 % of events dropped, 5 % twice, 5 % out of order) beside ours polling, and the amazon provider's at
    1,000; then event mode with a 60 s reconciliation, and with ends spread over 120 s (also with a 2 s
@@ -64,16 +65,24 @@ def run(*args: str, stdout_to: Path | None = None) -> None:
         subprocess.run([sys.executable, *args], check=True, cwd=HERE.parent, stdout=out)
 
 
-def throughput(tasks: str, profiles: list[str], out: Path) -> None:
-    """Two throughput.py runs per profile, tasks resuming in a worker and ended by the triggerer
-    (end_from_trigger off, on), each a whole Airflow of its own started and stopped by that run (never two
-    at once: they would share the 2 cores they measure), into one file: the first run starts it afresh and
-    each later one adds its row."""
-    settings = [(profile, ending) for profile in profiles for ending in ("off", "on")]
-    for index, (profile, ending) in enumerate(settings):
+def throughput(tasks: str, profiles: list[str], out: Path, amazon_python: str) -> None:
+    """Three throughput.py runs per profile: ours with tasks resuming in a worker and ended by the triggerer
+    (end_from_trigger off, on), then the amazon provider's; each a whole Airflow of its own started and
+    stopped by that run (never two at once: they would share the 2 cores they measure), into one file: the
+    first run starts it afresh and each later one adds its row."""
+    settings = [
+        (profile, setting)
+        for profile in profiles
+        for setting in (
+            ("--end-from-trigger", "off"),
+            ("--end-from-trigger", "on"),
+            ("--provider", "amazon", "--amazon-python", amazon_python),
+        )
+    ]
+    for index, (profile, setting) in enumerate(settings):
         append = ("--append",) if index else ()
-        run("benchmarks/throughput.py", "--tasks", tasks, "--profile", profile, "--end-from-trigger", ending,
-            "--out", str(out), *append)  # fmt: skip
+        run("benchmarks/throughput.py", "--tasks", tasks, "--profile", profile, *setting, "--out", str(out),
+            *append)  # fmt: skip
 
 
 def main() -> None:
@@ -135,7 +144,7 @@ def main() -> None:
                 *("--providers", "amazon", "--amazon-python", args.amazon_python, "--append"),
             )
     if "throughput" in args.only:
-        throughput(args.tasks, args.throughput_profiles, results / "throughput.json")
+        throughput(args.tasks, args.throughput_profiles, results / "throughput.json", args.amazon_python)
     if "events" in args.only:
         out = results / "triggers_events.json"
         reconcile = ("--reconcile", args.events_reconcile)
