@@ -17,7 +17,7 @@ Each row also counts the worker runs of the tasks (a task runner's start, read f
 how long each task took to end after its job did (the job's stoppedAt to the task instance's end_date).
 
 `--provider amazon --amazon-python PATH` measures the amazon provider's deferrable `BatchOperator` instead
-(benchmarks/amazon_dags/: the same DAG id, jobs, queue and job definition) on the same Airflow, started
+(the same DAG with BENCH_PROVIDER=amazon: the same jobs, queue and job definition) on the same Airflow, started
 from PATH's environment (`make bench-env`: the same Airflow version with the provider's aiobotocore
 extra), against the same local Batch; its tasks resume in a worker when their jobs end.
 
@@ -275,7 +275,7 @@ def measure(
     with tempfile.TemporaryDirectory(prefix="batch-plus-throughput-") as scratch:
         settings = DemoSettings(
             state_dir=Path(scratch),
-            dags_folder=HERE / ("amazon_dags" if amazon else "dags"),
+            dags_folder=HERE / "dags",
             api_port=free_port(),
             profile=profile,
             first_dag=None,
@@ -287,6 +287,7 @@ def measure(
                 "BENCH_JOB_SECONDS": str(job_seconds),
                 "BENCH_LINE_SECONDS": str(line_seconds),
                 "BENCH_POLL_SECONDS": str(poll),
+                "BENCH_PROVIDER": provider,
                 "AIRFLOW__CORE__MAX_MAP_LENGTH": str(max(1024, tasks)),
                 "AIRFLOW__BATCH_PLUS__END_FROM_TRIGGER": str(end_from_trigger),
                 # The amazon environment runs the demo's helpers (hostname, SQLite settings) from this checkout,

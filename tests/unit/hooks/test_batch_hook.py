@@ -422,35 +422,10 @@ def test_the_connections_config_kwargs_are_kept_and_adaptive_retries_added(monke
     assert explicit.submit_client.meta.config.retries["total_max_attempts"] == 1
 
 
-def test_the_hooks_clients_share_one_session_so_botocores_json_is_parsed_once(monkeypatch: pytest.MonkeyPatch) -> None:
-    """AwsBaseHook makes a boto3 session per client, and a new session parses botocore's endpoint and
-    service JSON again: the hook's client and its SubmitJob client paid that twice in every task."""
-    from botocore.loaders import JSONFileLoader
-
-    loaded: list[str] = []
-    original = JSONFileLoader.load_file
-
-    def counting(self: Any, file_path: str) -> Any:
-        loaded.append(file_path)
-        return original(self, file_path)
-
-    monkeypatch.setattr(JSONFileLoader, "load_file", counting)
-    botocore_data.shared_loader.cache_clear()  # a loader of this test's own: earlier tests warmed the shared one
-    hook = BatchHook(aws_conn_id=None, region_name="eu-west-1")
-    assert hook.client.meta.region_name == "eu-west-1"
-    after_first = len(loaded)
-    assert after_first > 0
-    assert hook.submit_client.meta.config.retries["total_max_attempts"] == 1
-    assert hook.submit_client.meta.region_name == "eu-west-1"
-    assert len(loaded) == after_first, loaded[after_first:]
-
-
-def test_validation_and_console_links_read_botocores_json_through_the_hooks_loader(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """A submission also validates its request against the Batch model and finds the region's partition
-    for the console links; each made a botocore session of its own and parsed the Batch model and the
-    endpoints file (botocore's largest) again in every task process."""
+@pytest.fixture
+def json_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """The botocore data files parsed from here on, in order, on a fresh shared loader (earlier tests
+    warmed the process's one)."""
     from botocore.loaders import JSONFileLoader
 
     loaded: list[str] = []
@@ -462,6 +437,27 @@ def test_validation_and_console_links_read_botocores_json_through_the_hooks_load
 
     monkeypatch.setattr(JSONFileLoader, "load_file", counting)
     botocore_data.shared_loader.cache_clear()
+    return loaded
+
+
+def test_the_hooks_clients_share_one_session_so_botocores_json_is_parsed_once(json_loads: list[str]) -> None:
+    """AwsBaseHook makes a boto3 session per client, and a new session parses botocore's endpoint and
+    service JSON again: the hook's client and its SubmitJob client paid that twice in every task."""
+    loaded = json_loads
+    hook = BatchHook(aws_conn_id=None, region_name="eu-west-1")
+    assert hook.client.meta.region_name == "eu-west-1"
+    after_first = len(loaded)
+    assert after_first > 0
+    assert hook.submit_client.meta.config.retries["total_max_attempts"] == 1
+    assert hook.submit_client.meta.region_name == "eu-west-1"
+    assert len(loaded) == after_first, loaded[after_first:]
+
+
+def test_validation_and_console_links_read_botocores_json_through_the_hooks_loader(json_loads: list[str]) -> None:
+    """A submission also validates its request against the Batch model and finds the region's partition
+    for the console links; each made a botocore session of its own and parsed the Batch model and the
+    endpoints file (botocore's largest) again in every task process."""
+    loaded = json_loads
     validation._service_model.cache_clear()
     links.partition_of.cache_clear()
     BatchHook(aws_conn_id=None, region_name="eu-west-1").client  # noqa: B018 - made for its loads
