@@ -4,8 +4,9 @@ A botocore session parses the JSON it needs (a service's model, the endpoints of
 data loader, and each session has a loader of its own. A task that submits a job made three sessions:
 the hook's (for its clients), request validation's (for the service model) and the console links'
 (for the region's partition), so it parsed the Batch model twice and botocore's endpoints file, its
-largest, twice: after imports, most of a submission's CPU in a fresh task process (docs/benchmarks.md,
-"Through a real Airflow"). The files are read-only data, so one loader serves every session.
+largest, twice: after imports, the largest part of a submission's CPU in a fresh task process in a py-spy
+profile (docs/benchmarks.md, "Through a real Airflow"). The files are read-only data, so one loader
+serves every session.
 """
 
 from __future__ import annotations
