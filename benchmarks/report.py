@@ -87,14 +87,11 @@ THROUGHPUT_SETUPS = {
 
 
 def throughput_rows(path: Path) -> list[dict[str, Any]]:
-    """throughput.json's rows, one per profile, sqlite first. A file from before profiles holds one object,
-    not a list: that run was the sqlite profile's (the only one there was)."""
+    """throughput.json's rows, one per profile, provider and ending: sqlite first, ours before the amazon
+    provider's, tasks resuming in a worker before the triggerer ending them. A run saved without --append
+    is one object, not a list."""
     loaded = json.loads(path.read_text())
     rows = [loaded] if isinstance(loaded, dict) else list(loaded)
-    for row in rows:
-        row.setdefault("profile", "sqlite")
-        row.setdefault("provider", "plus")  # before --provider every row was ours
-        row.setdefault("ending", "worker")  # before end_from_trigger every task resumed in a worker
     return sorted(
         rows,
         key=lambda row: (

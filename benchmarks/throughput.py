@@ -375,16 +375,15 @@ def measure(
 
 
 def setting(row: dict[str, Any]) -> tuple[str, str, str]:
-    """A row's profile, provider and where its tasks ended; rows from before those keys were ours, sqlite's,
-    ended in a worker."""
-    return row.get("profile", "sqlite"), row.get("provider", "plus"), row.get("ending", "worker")
+    """What a row measured: its profile, provider and where its tasks ended."""
+    return row["profile"], row["provider"], row["ending"]
 
 
 def save(result: dict[str, Any], out: Path, append: bool) -> None:
-    """Write `result` to `out`: alone, as one object (the file's shape from before profiles, which callers
-    reading one run still expect), or with `append` as a list of rows in which it replaces the row of its
-    profile and ending, if any, so that measuring a setting again leaves no two rows of it for the report to
-    choose between. An object already in `out` counts as one row (`setting`)."""
+    """Write `result` to `out`: alone, as one object (what callers reading one run expect), or with `append`
+    as a list of rows in which it replaces the row of its setting (profile, provider, ending), if any, so
+    that measuring a setting again leaves no two rows of it for the report to choose between. An object
+    already in `out` counts as one row."""
     payload: dict[str, Any] | list[dict[str, Any]] = result
     if append:
         kept = json.loads(out.read_text()) if out.exists() else []
